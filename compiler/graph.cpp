@@ -132,3 +132,22 @@ void verify_graph(const Graph &graph) {
 }
 
 } // namespace strata
+
+namespace strata {
+
+UserError node_error(const Node &node, std::string message, std::string help) {
+    UserError error(node.location, std::move(message), std::move(help));
+    for (auto it = node.call_sites.rbegin(); it != node.call_sites.rend(); ++it) {
+        error.add_note(*it, "in the block called here");
+    }
+    return error;
+}
+
+std::string describe(const Node &node) {
+    if (node.op == OpKind::Input) {
+        return "the input";
+    }
+    return std::string(op_name(node.op)) + " '" + node.name + "'";
+}
+
+} // namespace strata

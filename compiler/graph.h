@@ -42,7 +42,7 @@ enum class OpKind {
     Identity,
     Add,           // element-wise sum of two or more equal shapes
     Concat,        // along channels
-    Slice,         // a channel range [begin, end) of its input
+    Slice,         // one of several equal channel parts of its input
     Shuffle,       // channel shuffle with G groups
     Softmax,       // over channels (dim 1)
     Lrn,           // local response normalisation across channels
@@ -108,9 +108,10 @@ struct DropoutAttrs {
     double probability = 0.5;
 };
 
+/// Part `index` of `parts` equal channel parts (torch.chunk on divisible sizes).
 struct SliceAttrs {
-    int64_t begin = 0;
-    int64_t end = 0;
+    int64_t index = 0;
+    int64_t parts = 1;
 };
 
 struct ShuffleAttrs {
@@ -147,6 +148,7 @@ struct Node {
     std::vector<NodeId> inputs;
     Attributes attrs;
     SourceLocation location; // the statement that made this node
+    std::vector<SourceLocation> call_sites; // block calls that led there, outermost first
     Shape shape;             // filled by infer_shapes
 
     template <typename T> const T &attr() const {
@@ -185,5 +187,16 @@ class Graph {
 /// Checks the structural invariants listed at the top of this file. A failure
 /// is an InternalError: front ends and passes must never produce such graphs.
 void verify_graph(const Graph &graph);
+
+} // namespace strata
+
+namespace strata {
+
+/// A user error about `node`: at its statement, with a note for each block
+/// call that led there, innermost first.
+UserError node_error(const Node &node, std::string message, std::string help = {});
+
+/// How messages name a node: "conv 'layer1.0.conv1'", or "the input".
+std::string describe(const Node &node);
 
 } // namespace strata
