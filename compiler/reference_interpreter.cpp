@@ -68,14 +68,17 @@ FeatureMap feature_map(const Shape &shape, const Node &node) {
 // uses; the interpreter checks that node.shape agrees with it.
 void expect_window_output(const Window &window, const FeatureMap &src, const FeatureMap &dst,
                           const Node &node) {
+    expect(window.kernel.h >= 1 && window.kernel.w >= 1 && window.stride.h >= 1 &&
+               window.stride.w >= 1 && window.dilation.h >= 1 && window.dilation.w >= 1,
+           node, "kernel, stride and dilation must be positive");
+    expect(window.pad_begin.h >= 0 && window.pad_begin.w >= 0 && window.pad_end.h >= 0 &&
+               window.pad_end.w >= 0,
+           node, "padding must not be negative");
     int64_t h = window_output_size(src.h, window.kernel.h, window.stride.h, window.pad_begin.h,
                                    window.pad_end.h, window.dilation.h, window.ceil_mode);
     int64_t w = window_output_size(src.w, window.kernel.w, window.stride.w, window.pad_begin.w,
                                    window.pad_end.w, window.dilation.w, window.ceil_mode);
-    expect(window.stride.h >= 1 && window.stride.w >= 1 && window.dilation.h >= 1 &&
-               window.dilation.w >= 1 && window.kernel.h >= 1 && window.kernel.w >= 1,
-           node, "kernel, stride and dilation must be positive");
-    expect(dst.n == src.n && dst.h == h && dst.w == w, node,
+    expect(dst.n == src.n && dst.h == h && dst.w == w && h >= 1 && w >= 1, node,
            "inferred output height and width " + std::to_string(dst.h) + "x" +
                std::to_string(dst.w) + " disagree with the window's " + std::to_string(h) + "x" +
                std::to_string(w));
