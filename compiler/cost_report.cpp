@@ -10,8 +10,8 @@ namespace strata {
 
 std::string LayerCost::op() const {
     std::string text;
-    for (const Node *n : nodes) {
-        text += (text.empty() ? "" : "+") + std::string(op_name(n->op));
+    for (OpKind op : ops) {
+        text += (text.empty() ? "" : "+") + std::string(op_name(op));
     }
     return text;
 }
@@ -74,13 +74,7 @@ struct WindowColumns {
     std::string kernel, stride, pad;
 };
 
-WindowColumns window_columns(const Node &node) {
-    const Window *w = nullptr;
-    if (node.op == OpKind::Conv) {
-        w = &node.attr<ConvAttrs>().window;
-    } else if (node.op == OpKind::MaxPool || node.op == OpKind::AvgPool) {
-        w = &node.attr<PoolAttrs>().window;
-    }
+WindowColumns window_columns(const std::optional<Window> &w) {
     if (!w) {
         return {};
     }
@@ -89,6 +83,16 @@ WindowColumns window_columns(const Node &node) {
         pad += "/" + pair_text(w->pad_end);
     }
     return {pair_text(w->kernel), pair_text(w->stride), pad};
+}
+
+std::optional<Window> window_of(const Node &node) {
+    if (node.op == OpKind::Conv) {
+        return node.attr<ConvAttrs>().window;
+    }
+    if (node.op == OpKind::MaxPool || node.op == OpKind::AvgPool) {
+        return node.attr<PoolAttrs>().window;
+    }
+    return std::nullopt;
 }
 
 } // namespace
@@ -109,13 +113,16 @@ CostReport report_costs(const Graph &graph) {
         if (is_elementwise_unary(node.op) && producer >= 0 && row_of[producer] >= 0 &&
             consumers[producer].size() == 1) {
             LayerCost &row = report.layers[row_of[producer]];
-            row.nodes.push_back(&node);
+            row.ops.push_back(node.op);
+            row.output = node.shape;
             row_of[node.id] = row_of[producer];
             continue;
         }
         LayerCost row;
         row.name = node.name;
-        row.nodes.push_back(&node);
+        row.ops.push_back(node.op);
+        row.output = node.shape;
+        row.window = window_of(node);
         row.memory_bytes = node.shape.elements() * kBytesPerElement;
         row.macs = macs_of(graph, node);
         add_parameters(graph, node, row);
@@ -136,8 +143,8 @@ std::string format_cost_table(const CostReport &report) {
     cells.push_back({"layer", "op", "output", "kernel", "stride", "pad", "memory (KB)",
                      "weights (k)", "MACs (M)"});
     for (const LayerCost &row : report.layers) {
-        WindowColumns w = window_columns(row.layer());
-        cells.push_back({row.name, row.op(), shape_text(row.last().shape), w.kernel, w.stride,
+        WindowColumns w = window_columns(row.window);
+        cells.push_back({row.name, row.op(), shape_text(row.output), w.kernel, w.stride,
                          w.pad, rounded(row.memory_bytes, 1024), rounded(row.weights, 1000),
                          rounded(row.macs, 1e6)});
     }
@@ -186,13 +193,13 @@ nlohmann::json cost_report_json(const CostReport &report) {
     for (const LayerCost &row : report.layers) {
         nlohmann::json entry = counts(row);
         entry["name"] = row.name;
-        entry["op"] = op_name(row.layer().op);
+        entry["op"] = op_name(row.ops.front());
         nlohmann::json folded = nlohmann::json::array();
-        for (size_t i = 1; i < row.nodes.size(); ++i) {
-            folded.push_back(op_name(row.nodes[i]->op));
+        for (size_t i = 1; i < row.ops.size(); ++i) {
+            folded.push_back(op_name(row.ops[i]));
         }
         entry["activations"] = folded;
-        entry["output_shape"] = row.last().shape.dims;
+        entry["output_shape"] = row.output.dims;
         layers.push_back(entry);
     }
     return nlohmann::json{{"network", report.network},

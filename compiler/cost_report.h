@@ -6,6 +6,7 @@
 #include "graph.h"
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,23 +16,24 @@ namespace strata {
 /// are folded into the row of the layer they follow, as the course does.
 struct LayerCost {
     std::string name;
-    std::vector<const Node *> nodes; // the layer, then any folded activations
+    std::vector<OpKind> ops;         // the layer, then any folded activations
+    Shape output;                    // of the last folded node
+    std::optional<Window> window;    // conv and pooling
     int64_t memory_bytes = 0;        // the row's output, 4 bytes an element
     int64_t weights = 0;             // conv/linear kernels, batch norm scales
     int64_t biases = 0;              // conv/linear biases, batch norm shifts
     int64_t macs = 0;                // multiply-accumulates of conv and linear
 
-    const Node &layer() const { return *nodes.front(); }
-    const Node &last() const { return *nodes.back(); }
     /// "conv", or "conv+relu" with folded activations.
     std::string op() const;
 };
 
+/// A report owns its figures and outlives the graph it was made from.
 struct CostReport {
     std::string network;
     Shape input;
     std::vector<LayerCost> layers;
-    LayerCost totals; // sums; its name is "total" and it has no nodes
+    LayerCost totals; // sums; its name is "total" and it has no ops
 };
 
 /// Requires shapes (infer_shapes).

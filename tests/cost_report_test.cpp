@@ -44,9 +44,8 @@ TEST_CASE("stats reproduces the course's AlexNet table cell by cell", "[stats]")
     for (size_t i = 0; i < table.size(); ++i) {
         const LayerCost &row = report.layers[i];
         INFO("row " << i << ": " << row.name);
-        CHECK(op_name(row.layer().op) == std::string(table[i].op));
-        std::vector<int64_t> output(row.last().shape.dims.begin() + 1,
-                                    row.last().shape.dims.end());
+        CHECK(op_name(row.ops.front()) == std::string(table[i].op));
+        std::vector<int64_t> output(row.output.dims.begin() + 1, row.output.dims.end());
         CHECK(output == table[i].output);
         CHECK(nearest(row.memory_bytes, 1024) == table[i].memory_kb);
         CHECK(nearest(row.weights, 1000) == table[i].weights_k);
