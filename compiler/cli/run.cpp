@@ -39,12 +39,20 @@ int run_run(const std::vector<std::string> &args) {
 
     std::string input_path = values["input"].as<std::string>();
     Tensor input = read_npy(input_path);
+    // The batch is 1, so an input saved without its batch axis is accepted too.
     const Shape &expected = graph.input().shape;
+    Shape unbatched{{expected.dims.begin() + 1, expected.dims.end()}};
+    if (input.shape == unbatched) {
+        input.shape = expected;
+    }
     if (input.shape != expected) {
+        std::string tuple;
+        for (int64_t d : expected.dims) {
+            tuple += (tuple.empty() ? "" : ", ") + std::to_string(d);
+        }
         throw UserError(input_path + ": the input has shape " + input.shape.str() +
                             " but network '" + graph.name + "' takes " + expected.str(),
-                        "the batch dimension is 1; reshape with numpy.reshape(x, " +
-                            expected.str() + ")");
+                        "save an array of shape (" + tuple + ") as float32");
     }
     auto lookup = [&weights](const std::string &name) { return *weights.find(name); };
     Tensor output = run_reference(graph, lookup, input);
