@@ -217,9 +217,9 @@ class HeaderParser {
 // empty for descrs it does not recognise.
 std::string dtype_name(const std::string &descr) {
     static const std::map<std::string, std::string> kNames = {
-        {"f2", "float16"}, {"f4", "float32"},   {"f8", "float64"},    {"f16", "float128"},
-        {"i1", "int8"},    {"i2", "int16"},     {"i4", "int32"},      {"i8", "int64"},
-        {"u1", "uint8"},   {"u2", "uint16"},    {"u4", "uint32"},     {"u8", "uint64"},
+        {"f2", "float16"}, {"f4", "float32"},   {"f8", "float64"},     {"f16", "float128"},
+        {"i1", "int8"},    {"i2", "int16"},     {"i4", "int32"},       {"i8", "int64"},
+        {"u1", "uint8"},   {"u2", "uint16"},    {"u4", "uint32"},      {"u8", "uint64"},
         {"b1", "bool"},    {"c8", "complex64"}, {"c16", "complex128"}, {"O", "object"}};
     if (descr.empty()) {
         return {};
@@ -292,9 +292,10 @@ std::pair<std::string, size_t> split_header(const std::string &path, const std::
         header_length |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
     }
     if (header_length > bytes.size() - start) {
-        fail(path, "the .npy header is " + std::to_string(header_length) +
-                       " bytes long but the file holds only " +
-                       std::to_string(bytes.size() - start) + " bytes after the preamble",
+        fail(path,
+             "the .npy header is " + std::to_string(header_length) +
+                 " bytes long but the file holds only " + std::to_string(bytes.size() - start) +
+                 " bytes after the preamble",
              "the file is truncated");
     }
     return {bytes.substr(start, header_length), start + header_length};
@@ -378,8 +379,8 @@ void write_npy(const std::string &path, const TensorView &tensor) {
 
     // numpy pads the header with spaces and ends it with a newline so that the
     // data starts at a multiple of 64 bytes.
-    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " +
-                         shape_repr(tensor.shape) + ", }";
+    std::string header =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_repr(tensor.shape) + ", }";
     size_t preamble = kMagicBytes + 2 + 2;
     size_t total = (preamble + header.size() + 1 + 63) / 64 * 64;
     header.append(total - preamble - header.size() - 1, ' ');
@@ -392,7 +393,9 @@ void write_npy(const std::string &path, const TensorView &tensor) {
                                         static_cast<char>(header.size() >> 8)};
     out.write(version_and_length, sizeof version_and_length);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char *>(tensor.data), static_cast<std::streamsize>(bytes));
+    if (bytes != 0) {
+        out.write(reinterpret_cast<const char *>(tensor.data), static_cast<std::streamsize>(bytes));
+    }
     out.close();
     if (!out) {
         fail(path, "cannot write the .npy file: " + system_error_text());

@@ -1,21 +1,19 @@
 #include "safetensors.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <tuple>
-
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <tuple>
 #include <unistd.h>
 
 // Views point straight into the file's bytes, which the format stores
@@ -56,10 +54,6 @@ std::string offsets_text(uint64_t begin, uint64_t end) {
     return "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
 }
 
-const char *json_type_name(const Json &value) {
-    return value.type_name(); // "object", "array", "string", "number", ...
-}
-
 // Every dtype the format defines. Knowing them lets the error for F16 say
 // "not supported" rather than "unknown".
 bool is_integer_dtype(const std::string &dtype) {
@@ -69,7 +63,7 @@ bool is_integer_dtype(const std::string &dtype) {
 }
 
 bool is_known_dtype(const std::string &dtype) {
-    static const std::set<std::string> kOthers = {"BOOL", "F16", "BF16", "F32",
+    static const std::set<std::string> kOthers = {"BOOL", "F16",     "BF16",   "F32",
                                                   "F64",  "F8_E4M3", "F8_E5M2"};
     return is_integer_dtype(dtype) || kOthers.count(dtype) != 0;
 }
@@ -92,21 +86,21 @@ Shape parse_shape(const std::string &path, const std::string &name, const Json &
     if (!json.is_array()) {
         fail(path, where + ": the shape must be an array of dimensions");
     }
+    // Capping the byte count at int64's range keeps Shape::elements() and
+    // every later size computation free of overflow.
+    const uint64_t int64_max = std::numeric_limits<int64_t>::max();
+    const uint64_t max_elements = int64_max / kF32Bytes;
     Shape shape;
     uint64_t elements = 1;
     for (const Json &dim : json) {
-        constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
-        if (dim.is_number_unsigned() && dim.get<uint64_t>() > kInt64Max) {
+        if (dim.is_number_unsigned() && dim.get<uint64_t>() > int64_max) {
             fail(path, where + ": the element count overflows");
         }
         if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
             fail(path, where + ": every dimension must be a non-negative integer");
         }
         int64_t d = dim.get<int64_t>();
-        // Capping the byte count at int64's range keeps Shape::elements() and
-        // every later size computation free of overflow.
-        uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / kF32Bytes;
-        if (d != 0 && elements > limit / static_cast<uint64_t>(d)) {
+        if (d != 0 && elements > max_elements / static_cast<uint64_t>(d)) {
             fail(path, where + ": the element count overflows");
         }
         elements *= static_cast<uint64_t>(d);
@@ -129,10 +123,10 @@ std::pair<uint64_t, uint64_t> parse_offsets(const std::string &path, const std::
 }
 
 // Returns nullopt for an entry that is deliberately skipped.
-std::optional<Entry> parse_entry(const std::string &path, const std::string &name,
-                                 const Json &json, uint64_t data_size) {
+std::optional<Entry> parse_entry(const std::string &path, const std::string &name, const Json &json,
+                                 uint64_t data_size) {
     if (!json.is_object()) {
-        fail(path, "entry '" + name + "' of the header is a JSON " + json_type_name(json) +
+        fail(path, "entry '" + name + "' of the header is a JSON " + json.type_name() +
                        ", not an object with dtype, shape and data_offsets");
     }
     for (const char *key : {"dtype", "shape", "data_offsets"}) {
@@ -142,8 +136,8 @@ std::optional<Entry> parse_entry(const std::string &path, const std::string &nam
     }
     const Json &dtype_json = json["dtype"];
     if (!dtype_json.is_string()) {
-        fail(path, "tensor '" + name + "' has dtype " + dtype_json.dump() +
-                       ", which is not a string");
+        fail(path,
+             "tensor '" + name + "' has dtype " + dtype_json.dump() + ", which is not a string");
     }
     std::string dtype = dtype_json.get<std::string>();
     // PyTorch's batch norm counts training steps in an int64 that inference
@@ -175,8 +169,9 @@ std::optional<Entry> parse_entry(const std::string &path, const std::string &nam
                        " of F32 needs " + std::to_string(needed) + " bytes");
     }
     if (entry.end > data_size) {
-        fail(path, "tensor '" + name + "' has " + offsets + " but the data region holds only " +
-                       std::to_string(data_size) + " bytes",
+        fail(path,
+             "tensor '" + name + "' has " + offsets + " but the data region holds only " +
+                 std::to_string(data_size) + " bytes",
              "the file is truncated or its header is corrupt");
     }
     return entry;
@@ -192,10 +187,10 @@ void check_no_overlap(const std::string &path, std::vector<Entry> entries) {
             continue; // an empty tensor occupies no bytes
         }
         if (furthest != nullptr && entry.begin < furthest->end) {
-            fail(path, "tensors '" + furthest->name + "' (" +
-                           offsets_text(furthest->begin, furthest->end) + ") and '" +
-                           entry.name + "' (" + offsets_text(entry.begin, entry.end) +
-                           ") overlap",
+            fail(path,
+                 "tensors '" + furthest->name + "' (" +
+                     offsets_text(furthest->begin, furthest->end) + ") and '" + entry.name + "' (" +
+                     offsets_text(entry.begin, entry.end) + ") overlap",
                  "the header is corrupt; export the file again");
         }
         if (furthest == nullptr || entry.end > furthest->end) {
@@ -207,12 +202,12 @@ void check_no_overlap(const std::string &path, std::vector<Entry> entries) {
 std::map<std::string, std::string> parse_metadata(const std::string &path, const Json &json) {
     std::map<std::string, std::string> metadata;
     if (!json.is_object()) {
-        fail(path, std::string("__metadata__ is a JSON ") + json_type_name(json) +
+        fail(path, std::string("__metadata__ is a JSON ") + json.type_name() +
                        ", not an object of strings");
     }
     for (const auto &[key, value] : json.items()) {
         if (!value.is_string()) {
-            fail(path, "__metadata__ entry '" + key + "' is a JSON " + json_type_name(value) +
+            fail(path, "__metadata__ entry '" + key + "' is a JSON " + value.type_name() +
                            ", not a string");
         }
         metadata[key] = value.get<std::string>();
@@ -249,8 +244,8 @@ Json parse_header(const std::string &path, const unsigned char *begin, const uns
         fail(path, "tensor '" + duplicate + "' appears twice in the header");
     }
     if (!header.is_object()) {
-        fail(path, std::string("header is a JSON ") + json_type_name(header) +
-                       ", not an object of tensors");
+        fail(path,
+             std::string("header is a JSON ") + header.type_name() + ", not an object of tensors");
     }
     return header;
 }
@@ -281,14 +276,16 @@ SafetensorsFile SafetensorsFile::open(const std::string &path) {
     uint64_t size = static_cast<uint64_t>(info.st_size);
     if (size < kSizeFieldBytes) {
         ::close(fd);
-        fail(path, "file is " + std::to_string(size) +
-                       " bytes long, too short for a safetensors header (8 bytes at least)",
+        fail(path,
+             "file is " + std::to_string(size) +
+                 " bytes long, too short for a safetensors header (8 bytes at least)",
              "the file is truncated or not a safetensors file");
     }
     void *mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    std::string map_error = mapping == MAP_FAILED ? system_error_text() : std::string();
     ::close(fd); // the mapping keeps the file alive
     if (mapping == MAP_FAILED) {
-        fail(path, "cannot map the weights file: " + system_error_text());
+        fail(path, "cannot map the weights file: " + map_error);
     }
     // From here the destructor unmaps, also when validation throws.
     file.mapping_ = static_cast<const unsigned char *>(mapping);
@@ -296,15 +293,14 @@ SafetensorsFile SafetensorsFile::open(const std::string &path) {
 
     uint64_t header_size = read_u64_le(file.mapping_);
     if (header_size > size - kSizeFieldBytes) {
-        fail(path, "header size is " + std::to_string(header_size) +
-                       " bytes but the file holds only " + std::to_string(size - kSizeFieldBytes) +
-                       " bytes after the size field",
+        fail(path,
+             "header size is " + std::to_string(header_size) + " bytes but the file holds only " +
+                 std::to_string(size - kSizeFieldBytes) + " bytes after the size field",
              "the file is truncated or not a safetensors file");
     }
     if (header_size > kMaxHeaderSize) {
         fail(path, "header size is " + std::to_string(header_size) +
-                       " bytes, more than the format's limit of " +
-                       std::to_string(kMaxHeaderSize));
+                       " bytes, more than the format's limit of " + std::to_string(kMaxHeaderSize));
     }
     const unsigned char *header_begin = file.mapping_ + kSizeFieldBytes;
     const unsigned char *data = header_begin + header_size;
@@ -323,8 +319,11 @@ SafetensorsFile SafetensorsFile::open(const std::string &path) {
 
     for (const Entry &entry : entries) {
         const unsigned char *bytes = data + entry.begin;
-        TensorView view{entry.shape, reinterpret_cast<const float *>(bytes)};
-        if (reinterpret_cast<uintptr_t>(bytes) % alignof(float) != 0) {
+        bool aligned = reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0;
+        TensorView view{entry.shape, nullptr}; // an empty tensor has no data
+        if (entry.begin != entry.end && aligned) {
+            view.data = reinterpret_cast<const float *>(bytes);
+        } else if (entry.begin != entry.end) {
             // Reading a float through a misaligned pointer is undefined; old
             // writers did not pad the header, so copy rather than reject.
             std::vector<float> copy(static_cast<size_t>(entry.shape.elements()));
@@ -356,7 +355,9 @@ SafetensorsFile &SafetensorsFile::operator=(SafetensorsFile &&other) noexcept {
     return *this;
 }
 
-SafetensorsFile::~SafetensorsFile() { unmap(); }
+SafetensorsFile::~SafetensorsFile() {
+    unmap();
+}
 
 void SafetensorsFile::unmap() {
     if (mapping_ != nullptr) {
@@ -395,7 +396,8 @@ void write_safetensors(const std::string &path,
         const auto &[name, view] = *sorted[i];
         check_internal(i == 0 || sorted[i - 1]->first != name,
                        "write_safetensors: tensor names must be unique");
-        check_internal(name != "__metadata__", "write_safetensors: a tensor is called __metadata__");
+        check_internal(name != "__metadata__",
+                       "write_safetensors: a tensor is called __metadata__");
         uint64_t bytes = static_cast<uint64_t>(view.shape.elements()) * kF32Bytes;
         check_internal(bytes == 0 || view.data != nullptr,
                        "write_safetensors: a non-empty tensor view has no data");
@@ -427,6 +429,9 @@ void write_safetensors(const std::string &path,
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto *entry : sorted) {
         const TensorView &view = entry->second;
+        if (view.shape.elements() == 0) {
+            continue; // its data pointer may be null
+        }
         out.write(reinterpret_cast<const char *>(view.data),
                   static_cast<std::streamsize>(view.shape.elements()) *
                       static_cast<std::streamsize>(kF32Bytes));

@@ -62,7 +62,7 @@ enum class ProblemKind { Missing, Misshaped, Extra };
 struct Problem {
     ProblemKind kind;
     std::string tensor;
-    const Node *node = nullptr;         // the layer that needs it (or would own it)
+    const Node *node = nullptr;          // the layer that needs it (or would own it)
     const ParameterSpec *spec = nullptr; // Missing and Misshaped
 };
 
@@ -97,8 +97,7 @@ size_t edit_distance(const std::string &a, const std::string &b) {
 std::string closest_name(const std::string &name, const std::vector<std::string> &candidates) {
     auto nested = [](const std::string &outer, const std::string &inner) {
         return outer.size() > inner.size() &&
-               outer.compare(outer.size() - inner.size() - 1, std::string::npos,
-                             "." + inner) == 0;
+               outer.compare(outer.size() - inner.size() - 1, std::string::npos, "." + inner) == 0;
     };
     std::string best;
     size_t best_distance = std::max<size_t>(2, name.size() / 4) + 1;
@@ -127,7 +126,8 @@ std::string shape_help(const Node &node, const ParameterSpec &spec) {
     return "check the layer's channel count";
 }
 
-std::string missing_help(const Problem &problem, const std::vector<std::string> &extras) {
+std::string missing_help(const Problem &problem, const WeightStore &weights,
+                         const std::vector<std::string> &extras) {
     std::string similar = closest_name(problem.tensor, extras);
     if (!similar.empty()) {
         return "the file has an unused tensor '" + similar +
@@ -137,7 +137,15 @@ std::string missing_help(const Problem &problem, const std::vector<std::string> 
         (problem.node->op == OpKind::Conv || problem.node->op == OpKind::Linear)) {
         return "if the model's layer has no bias, declare the layer with bias=false";
     }
-    return "name the layer as the PyTorch module is named, so that its tensors are found";
+    std::string prefix = problem.node->name + ".";
+    for (const std::string &name : weights.names()) {
+        if (name.compare(0, prefix.size(), prefix) == 0) {
+            return "the file holds other tensors of this layer but not this one; check the "
+                   "layer's kind and options against the model";
+        }
+    }
+    return "the file has no tensors for this layer: check that the weights are for this "
+           "network, and that the layer is named as the model's state_dict names it";
 }
 
 std::string extra_message(const Problem &problem, const std::string &source,
@@ -152,7 +160,9 @@ std::string extra_message(const Problem &problem, const std::string &source,
     }
     message += " takes only";
     for (size_t i = 0; i < owner_specs.size(); ++i) {
-        message += (i == 0 ? " " : i + 1 == owner_specs.size() ? " and " : ", ") +
+        message += (i == 0                        ? " "
+                    : i + 1 == owner_specs.size() ? " and "
+                                                  : ", ") +
                    owner_specs[i].suffix;
     }
     return message;
@@ -182,7 +192,6 @@ std::string remaining_note(const std::vector<Problem> &problems) {
 
 UserError render_problem(const Graph &graph, const WeightStore &weights,
                          const std::vector<Problem> &problems,
-                         const std::vector<std::string> &missing,
                          const std::vector<std::string> &extras) {
     const Problem &problem = problems.front();
     std::string source = weights.source().empty() ? "weights" : weights.source();
@@ -192,7 +201,7 @@ UserError render_problem(const Graph &graph, const WeightStore &weights,
     case ProblemKind::Missing:
         message = source + ": tensor '" + problem.tensor + "' (" + problem.spec->shape.str() +
                   ") for " + describe_layer(*problem.node) + " is missing";
-        help = missing_help(problem, extras);
+        help = missing_help(problem, weights, extras);
         break;
     case ProblemKind::Misshaped:
         message = source + ": tensor '" + problem.tensor + "' has shape " +
@@ -206,12 +215,11 @@ UserError render_problem(const Graph &graph, const WeightStore &weights,
             owner_specs = parameters_of(graph, *problem.node);
         }
         message = extra_message(problem, source, owner_specs);
-        std::string similar = closest_name(problem.tensor, missing);
+        // No hint at a similar missing name: a missing tensor is reported
+        // before any extra one, and its help already names the extra.
         bool kernel = problem.node != nullptr &&
                       (problem.node->op == OpKind::Conv || problem.node->op == OpKind::Linear);
-        if (!similar.empty()) {
-            help = "did you mean '" + similar + "'? the network needs it and the file lacks it";
-        } else if (kernel && problem.tensor == problem.node->name + ".bias") {
+        if (kernel && problem.tensor == problem.node->name + ".bias") {
             help = "if the model's layer has a bias, declare the layer with bias=true";
         } else {
             help = "remove it from the file, or add the layer it belongs to";
@@ -222,6 +230,11 @@ UserError render_problem(const Graph &graph, const WeightStore &weights,
     UserError error(message, help);
     if (problem.node != nullptr && problem.node->location.known()) {
         error.add_note(problem.node->location, "layer '" + problem.node->name + "' is here");
+        // Innermost call first, as the front end reports errors inside blocks.
+        for (auto it = problem.node->call_sites.rbegin(); it != problem.node->call_sites.rend();
+             ++it) {
+            error.add_note(*it, "in the block called here");
+        }
     }
     if (problems.size() > 1) {
         error.add_note(SourceLocation{}, remaining_note(problems));
@@ -262,7 +275,6 @@ void verify_weights(const Graph &graph, const WeightStore &weights) {
 
     std::vector<Problem> problems;
     std::set<std::string> expected;
-    std::vector<std::string> missing;
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
         const Node &node = graph.nodes[i];
         for (const ParameterSpec &spec : specs[i]) {
@@ -271,7 +283,6 @@ void verify_weights(const Graph &graph, const WeightStore &weights) {
             const TensorView *view = weights.find(name);
             if (view == nullptr) {
                 problems.push_back({ProblemKind::Missing, name, &node, &spec});
-                missing.push_back(name);
             } else if (view->shape != spec.shape) {
                 problems.push_back({ProblemKind::Misshaped, name, &node, &spec});
             }
@@ -285,7 +296,7 @@ void verify_weights(const Graph &graph, const WeightStore &weights) {
         }
     }
     if (!problems.empty()) {
-        throw render_problem(graph, weights, problems, missing, extras);
+        throw render_problem(graph, weights, problems, extras);
     }
 }
 
