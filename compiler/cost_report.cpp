@@ -20,19 +20,6 @@ namespace {
 
 constexpr int64_t kBytesPerElement = 4;
 
-int64_t macs_of(const Graph &graph, const Node &node) {
-    const Shape &in = graph.node(node.inputs.empty() ? 0 : node.inputs[0]).shape;
-    if (node.op == OpKind::Conv) {
-        const ConvAttrs &conv = node.attr<ConvAttrs>();
-        return node.shape.elements() * (in.dims[1] / conv.groups) * conv.window.kernel.h *
-               conv.window.kernel.w;
-    }
-    if (node.op == OpKind::Linear) {
-        return node.shape.elements() * in.dims[1];
-    }
-    return 0;
-}
-
 void add_parameters(const Graph &graph, const Node &node, LayerCost &row) {
     for (const ParameterSpec &p : parameters_of(graph, node)) {
         if (p.role == ParameterRole::Weight) {
@@ -96,6 +83,19 @@ std::optional<Window> window_of(const Node &node) {
 }
 
 } // namespace
+
+int64_t macs_of(const Graph &graph, const Node &node) {
+    const Shape &in = graph.node(node.inputs.empty() ? 0 : node.inputs[0]).shape;
+    if (node.op == OpKind::Conv) {
+        const ConvAttrs &conv = node.attr<ConvAttrs>();
+        return node.shape.elements() * (in.dims[1] / conv.groups) * conv.window.kernel.h *
+               conv.window.kernel.w;
+    }
+    if (node.op == OpKind::Linear) {
+        return node.shape.elements() * in.dims[1];
+    }
+    return 0;
+}
 
 CostReport report_costs(const Graph &graph) {
     CostReport report;

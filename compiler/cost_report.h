@@ -39,6 +39,9 @@ struct CostReport {
 /// Requires shapes (infer_shapes).
 CostReport report_costs(const Graph &graph);
 
+/// Multiply-accumulates of one conv or linear node; 0 for other layers.
+int64_t macs_of(const Graph &graph, const Node &node);
+
 /// The table, aligned, with thousands separators; figures rounded to the
 /// nearest KB, thousand weights and million multiply-accumulates.
 std::string format_cost_table(const CostReport &report);

@@ -15,6 +15,15 @@ namespace {
 constexpr size_t kMaxCallDepth = 64;
 constexpr int64_t kMaxRepeat = 10000;
 constexpr size_t kMaxNodes = 200000;
+// Statements, groups and block calls elaborated in all: bounds the work of
+// repetitions that make no layers (`{ { } * 10000 } * 10000`).
+constexpr size_t kMaxSteps = 1000000;
+// Statements nested inside each other across block calls; each level costs a
+// few stack frames, and the parser's limit holds only within one block.
+constexpr size_t kMaxNesting = 500;
+// Bytes of all full names made: long labels nested deep, then repeated, would
+// otherwise exhaust memory before any other limit is reached.
+constexpr size_t kMaxNameBytes = size_t{64} << 20;
 
 // What flows from one statement to the next: one tensor, or the several
 // outputs of a split, which only `<- name[i]` can read.
@@ -63,10 +72,11 @@ class Elaborator {
         scopes_.push_back(&top);
         flow = body(program_.body, flow, top, globals_);
         scopes_.pop_back();
-        if (program_.body.empty()) {
+        // Only the input: no statements, or only `let`s and untaken `if`s.
+        if (graph_.nodes.size() == 1) {
             throw UserError(program_.input_location, "the network has no layers");
         }
-        graph_.output = single(flow, program_.body.back().location, "the network's output");
+        graph_.output = single(flow, program_.body.back().location, "the network");
         return std::move(graph_);
     }
 
@@ -79,6 +89,21 @@ class Elaborator {
     }
 
     Flow statement(const Statement &st, const Flow &flow, Scope &scope, Environment &env) {
+        step(st.location);
+        if (nesting_ >= kMaxNesting) {
+            throw UserError(st.location,
+                            "statements are nested more than " + std::to_string(kMaxNesting) +
+                                " deep, counting those of the blocks called",
+                            "a block that calls itself needs a condition that stops it");
+        }
+        // Not restored on a throw: the elaboration is abandoned then.
+        ++nesting_;
+        Flow out = dispatch(st, flow, scope, env);
+        --nesting_;
+        return out;
+    }
+
+    Flow dispatch(const Statement &st, const Flow &flow, Scope &scope, Environment &env) {
         switch (st.kind) {
         case StatementKind::Let:
             env.define(st.variable, evaluate(*st.value, env), st.label_location);
@@ -116,10 +141,13 @@ class Elaborator {
 
     // Structural nodes (a residual's add, a join) take no index, so that the
     // numbering of the layers around them matches PyTorch's modules.
+    // The next suffix to try is kept per base: a scope may hold thousands of
+    // joins, and rescanning from `_1` each time would take quadratic time.
     std::string unique(const std::string &base) {
         std::string name = base;
-        for (int i = 1; used_names_.count(name); ++i) {
-            name = base + "_" + std::to_string(i);
+        int &suffix = next_suffix_[base];
+        while (used_names_.count(name)) {
+            name = base + "_" + std::to_string(++suffix);
         }
         used_names_.insert(name);
         return name;
@@ -145,6 +173,7 @@ class Elaborator {
                                 "remove the label, or make '" + st.callee + "' a plain block");
             }
             for (int64_t i = 0; i < repeat; ++i) {
+                step(st.location);
                 flow = call(st, flow, scope, env);
             }
             return flow;
@@ -172,11 +201,15 @@ class Elaborator {
 
     Flow instance(const Statement &st, const Flow &flow, Scope &scope, Environment &env,
                   const std::string &name) {
+        step(st.location);
         Scope inner{scope.prefix + name + ".", 0};
+        count_name(inner.prefix, st.location);
         Flow out;
         if (st.kind == StatementKind::Group) {
+            // A group's `let`s are its own, so that a repeated group can define them.
+            Environment local(&env);
             scopes_.push_back(&inner);
-            out = body(st.body, flow, inner, env);
+            out = body(st.body, flow, inner, local);
             scopes_.pop_back();
         } else {
             out = call(st, flow, inner, env);
@@ -227,10 +260,11 @@ class Elaborator {
             std::string name;
             if (arg.name.empty()) {
                 if (positional >= block.parameters.size()) {
+                    size_t n = block.parameters.size();
                     throw UserError(arg.value->location,
-                                    "block '" + block.name + "' takes " +
-                                        std::to_string(block.parameters.size()) +
-                                        " arguments, got more");
+                                    "block '" + block.name + "' takes " + std::to_string(n) +
+                                        (n == 1 ? " argument" : " arguments") + ", got more",
+                                    "its parameters are: " + parameter_list(block));
                 }
                 name = block.parameters[positional++].name;
             } else {
@@ -335,7 +369,7 @@ class Elaborator {
     // residual { body } shortcut { ... }: body(x) + shortcut(x), where the
     // shortcut is x itself when absent or when its condition is false.
     Flow residual(const Statement &st, const Flow &flow, Scope &scope, Environment &env) {
-        NodeId x = single(flow, st.location, "a residual");
+        NodeId x = single_input(flow, st, "a residual");
         if (st.condition && !condition(*st.condition, env)) {
             return body(st.body, flow, scope, env);
         }
@@ -351,7 +385,7 @@ class Elaborator {
     // concat { a; b } and add { a; b }: every branch reads the same input,
     // or with `split` branch i reads the i-th equal part of its channels.
     Flow branches(const Statement &st, const Flow &flow, Scope &scope, Environment &env) {
-        NodeId x = single(flow, st.location, "'" + st.join + "'");
+        NodeId x = single_input(flow, st, "'" + st.join + " { }'");
         std::vector<NodeId> inputs(st.body.size(), x);
         if (st.split) {
             std::string base = unique(scope.prefix + "split");
@@ -457,6 +491,18 @@ class Elaborator {
         return found->ids[*i];
     }
 
+    // The one tensor read by a statement that cannot say `<- s[i]`.
+    NodeId single_input(const Flow &flow, const Statement &st, const std::string &what) {
+        if (flow.multiple) {
+            throw UserError(st.location,
+                            "the layer above is a split with " + std::to_string(flow.ids.size()) +
+                                " outputs, which " + what + " cannot read",
+                            "pick one part first ('identity <- s[0]') or join the parts "
+                            "('concat <- s[0], s[1]')");
+        }
+        return flow.ids.at(0);
+    }
+
     NodeId single(const Flow &flow, const SourceLocation &where, const std::string &what) {
         if (flow.multiple) {
             throw UserError(where, what + " cannot end with a split of " +
@@ -489,11 +535,31 @@ class Elaborator {
         return *i;
     }
 
+    void step(const SourceLocation &where) {
+        if (++steps_ > kMaxSteps) {
+            throw UserError(where,
+                            "the network expands to more than " + std::to_string(kMaxSteps) +
+                                " statements, groups and block calls",
+                            "look for a repetition ('* N') or a recursive block that runs away");
+        }
+    }
+
+    void count_name(const std::string &name, const SourceLocation &where) {
+        name_bytes_ += name.size();
+        if (name_bytes_ > kMaxNameBytes) {
+            throw UserError(where,
+                            "the network's layer names take more than " +
+                                std::to_string(kMaxNameBytes >> 20) + " MiB",
+                            "shorten the labels, or look for a repetition ('* N') that runs away");
+        }
+    }
+
     NodeId add(Node node) {
         if (graph_.nodes.size() >= kMaxNodes) {
             throw UserError(node.location, "the network has more than " +
                                                std::to_string(kMaxNodes) + " layers");
         }
+        count_name(node.name, node.location);
         node.call_sites = call_stack_;
         return graph_.add(std::move(node));
     }
@@ -522,6 +588,10 @@ class Elaborator {
     std::vector<Scope *> scopes_;
     std::vector<SourceLocation> call_stack_;
     Environment globals_;
+    std::map<std::string, int> next_suffix_;
+    size_t steps_ = 0;
+    size_t nesting_ = 0;
+    size_t name_bytes_ = 0;
 };
 
 } // namespace

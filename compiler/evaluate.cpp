@@ -8,7 +8,7 @@ namespace strata {
 
 void Environment::define(const std::string &name, Value value, const SourceLocation &where) {
     if (!values_.emplace(name, std::move(value)).second) {
-        throw UserError(where, "'" + name + "' is already defined here",
+        throw UserError(where, "'" + name + "' is already defined",
                         "choose another name; values cannot be reassigned");
     }
 }

@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <limits>
 #include <set>
 
 namespace strata {
@@ -47,14 +48,27 @@ bool is_elementwise_unary(OpKind op) {
 
 int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t pad_begin,
                            int64_t pad_end, int64_t dilation, bool ceil_mode) {
-    int64_t span = dilation * (kernel - 1) + 1;
-    int64_t room = input + pad_begin + pad_end - span;
+    // The sizes may come straight from the user and be huge. A window whose
+    // span overflows fits nowhere; padding that overflows gives an output far
+    // too large, which the caller's size check reports.
+    int64_t span = 0;
+    if (__builtin_mul_overflow(dilation, kernel - 1, &span) ||
+        __builtin_add_overflow(span, 1, &span)) {
+        return 0;
+    }
+    int64_t padded = 0;
+    if (__builtin_add_overflow(input, pad_begin, &padded) ||
+        __builtin_add_overflow(padded, pad_end, &padded)) {
+        return std::numeric_limits<int64_t>::max();
+    }
+    int64_t room = padded - span;
     if (room < 0) {
         return 0;
     }
-    int64_t steps = ceil_mode ? (room + stride - 1) / stride : room / stride;
-    // PyTorch drops a last window that would start inside the end padding.
-    if (ceil_mode && steps * stride >= input + pad_begin) {
+    int64_t steps = room / stride + (ceil_mode && room % stride != 0 ? 1 : 0);
+    // PyTorch drops a last window that would start inside the end padding,
+    // that is steps * stride >= input + pad_begin (tested without the product).
+    if (ceil_mode && steps > (input + pad_begin - 1) / stride) {
         --steps;
     }
     return steps + 1;

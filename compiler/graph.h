@@ -129,6 +129,19 @@ using Attributes = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormA
                                 LeakyReluAttrs, LinearAttrs, DropoutAttrs, SliceAttrs,
                                 ShuffleAttrs, LrnAttrs>;
 
+/// Element-wise work fused onto the end of a node by the fusion passes:
+/// out = activation(op(inputs...) + inputs.back() if `residual`). A node built
+/// by a front end has none.
+enum class Activation { None, Relu, Relu6, LeakyRelu, Sigmoid, HardSwish };
+
+struct Epilogue {
+    bool residual = false; // the node's last input is added before the activation
+    Activation activation = Activation::None;
+    double slope = 0; // LeakyRelu's negative slope
+
+    bool empty() const { return !residual && activation == Activation::None; }
+};
+
 /// A tensor shape, outermost dimension first.
 struct Shape {
     std::vector<int64_t> dims;
@@ -147,6 +160,7 @@ struct Node {
     OpKind op = OpKind::Identity;
     std::vector<NodeId> inputs;
     Attributes attrs;
+    Epilogue epilogue;       // set only by fusion passes
     SourceLocation location; // the statement that made this node
     std::vector<SourceLocation> call_sites; // block calls that led there, outermost first
     Shape shape;             // filled by infer_shapes

@@ -41,13 +41,13 @@ Shape window_shape(const Graph &graph, const Node &node, const Window &w, int64_
     int64_t wd = window_output_size(in.dims[3], w.kernel.w, w.stride.w, w.pad_begin.w,
                                     w.pad_end.w, w.dilation.w, w.ceil_mode);
     if (h < 1 || wd < 1) {
-        throw node_error(node, describe(node) + "'s " + std::to_string(w.kernel.h) + "x" +
-                                   std::to_string(w.kernel.w) + " window (dilation " +
-                                   std::to_string(w.dilation.h) + "x" +
-                                   std::to_string(w.dilation.w) + ", padding " +
-                                   std::to_string(w.pad_begin.h) + "x" +
-                                   std::to_string(w.pad_begin.w) +
-                                   ") does not fit in its input: " + from(graph, node.inputs[0]),
+        throw node_error(node,
+                         "the " + std::to_string(w.kernel.h) + "x" + std::to_string(w.kernel.w) +
+                             " window of " + describe(node) + " (dilation " +
+                             std::to_string(w.dilation.h) + "x" + std::to_string(w.dilation.w) +
+                             ", padding " + std::to_string(w.pad_begin.h) + "x" +
+                             std::to_string(w.pad_begin.w) +
+                             ") does not fit in its input: " + from(graph, node.inputs[0]),
                          "use a smaller kernel or more padding, or remove a downsampling layer "
                          "above it");
     }
@@ -170,8 +170,8 @@ void infer_shapes(Graph &graph) {
         for (int64_t d : shape.dims) {
             check_internal(d >= 1, "inferred dimensions are positive");
             if (elements > kMaxElements / d) {
-                throw node_error(node, describe(node) + "'s output " + shape.str() +
-                                           " has more than 2^32 elements");
+                throw node_error(node, "the output of " + describe(node) + ", " + shape.str() +
+                                           ", has more than 2^32 elements");
             }
             elements *= d;
         }

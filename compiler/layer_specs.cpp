@@ -207,11 +207,19 @@ std::map<std::string, BoundArg> bind(const LayerSpec &spec, const Statement &cal
                 }
             }
             if (!arg) {
+                // Suggest the nearest argument, the first of equals, if any is near.
                 std::string help = "its arguments are: " + argument_list(spec);
+                const char *nearest = nullptr;
+                size_t nearest_distance = 3;
                 for (const ArgSpec &candidate : spec.args) {
-                    if (edit_distance(argument.name, candidate.name) <= 2) {
-                        help = "did you mean '" + std::string(candidate.name) + "'? " + help;
+                    size_t distance = edit_distance(argument.name, candidate.name);
+                    if (distance < nearest_distance) {
+                        nearest = candidate.name;
+                        nearest_distance = distance;
                     }
+                }
+                if (nearest) {
+                    help = "did you mean '" + std::string(nearest) + "'? " + help;
                 }
                 throw UserError(argument.name_location,
                                 std::string(spec.name) + " has no argument '" + argument.name +
@@ -321,9 +329,10 @@ Node build_layer(const LayerSpec &spec, const Statement &call, const Environment
         if (spec.op == OpKind::AvgPool) {
             pool.count_include_pad = flag("count_include_pad");
         }
-        // PyTorch's rule: padding may be at most half the kernel.
-        if (pool.window.pad_begin.h * 2 > pool.window.kernel.h ||
-            pool.window.pad_begin.w * 2 > pool.window.kernel.w) {
+        // PyTorch's rule: padding may be at most half the kernel (written
+        // without `pad * 2`, which a huge padding would overflow).
+        if (pool.window.pad_begin.h > pool.window.kernel.h / 2 ||
+            pool.window.pad_begin.w > pool.window.kernel.w / 2) {
             throw UserError(args.at("pad").location,
                             std::string(spec.name) + "'s padding (" +
                                 value_text(args.at("pad").value) +

@@ -112,13 +112,17 @@ class Parser {
         return at_word(word) && peek(1).kind != TokenKind::Colon;
     }
 
-    struct DepthGuard {
-        DepthGuard(Parser &p, const SourceLocation &where) : parser(p) {
-            if (++parser.depth_ > kMaxNesting) {
-                throw UserError(where, "nesting is too deep (more than " +
-                                           std::to_string(kMaxNesting) + " levels)");
-            }
+    // One level deeper; refused past kMaxNesting. Callers undo it, usually
+    // through DepthGuard (after a throw the parser is abandoned anyway).
+    void enter(const SourceLocation &where) {
+        if (++depth_ > kMaxNesting) {
+            throw UserError(where, "nesting is too deep (more than " + std::to_string(kMaxNesting) +
+                                       " levels of braces, parentheses or operators)");
         }
+    }
+
+    struct DepthGuard {
+        DepthGuard(Parser &p, const SourceLocation &where) : parser(p) { parser.enter(where); }
         ~DepthGuard() { --parser.depth_; }
         Parser &parser;
     };
@@ -269,6 +273,8 @@ class Parser {
         if (at_word("else")) {
             take();
             if (at_word("if")) {
+                // An `else if` chain nests, and so does its elaboration.
+                DepthGuard guard(*this, peek().location);
                 Statement nested;
                 nested.location = peek().location;
                 st.else_body.push_back(conditional(std::move(nested)));
@@ -331,6 +337,12 @@ class Parser {
         } else {
             while (!at(TokenKind::Newline) && !at(TokenKind::RightBrace) && !at(TokenKind::End) &&
                    !at(TokenKind::Arrow)) {
+                // `relu * 2`: no argument starts with '*'; elaboration says
+                // whether NAME can be repeated.
+                if (at(TokenKind::Star)) {
+                    st.repeat = repetition();
+                    break;
+                }
                 st.arguments.push_back(argument());
             }
         }
@@ -399,12 +411,18 @@ class Parser {
             return unary();
         }
         ExprPtr lhs = binary_level(level + 1);
+        // `1 + 1 + 1` is `(1 + 1) + 1`: each operator of a chain nests the
+        // tree one level deeper, and evaluating it recurses that deep.
+        int chained = 0;
         while (true) {
             const auto &ops = levels()[level];
             if (std::find(ops.begin(), ops.end(), peek().kind) == ops.end()) {
+                depth_ -= chained;
                 return lhs;
             }
             Token op = take();
+            enter(op.location);
+            ++chained;
             ExprPtr rhs = binary_level(level + 1);
             auto node = std::make_unique<Expr>();
             node->kind = ExprKind::Binary;
@@ -486,16 +504,23 @@ class Parser {
         return loc;
     }
 
-    std::string source_text(const SourceLocation &loc) const {
-        std::string line = file_->line_text(loc.line);
+    // The line is cached: a long line holds many expressions, and copying it
+    // for each one would take quadratic time.
+    std::string source_text(const SourceLocation &loc) {
+        if (loc.line != cached_line_number_) {
+            cached_line_ = file_->line_text(loc.line);
+            cached_line_number_ = loc.line;
+        }
         size_t begin = static_cast<size_t>(std::max(0, loc.column - 1));
-        return begin < line.size() ? line.substr(begin, loc.length) : std::string();
+        return begin < cached_line_.size() ? cached_line_.substr(begin, loc.length) : std::string();
     }
 
     std::shared_ptr<const SourceFile> file_;
     std::vector<Token> tokens_;
     size_t pos_ = 0;
     int depth_ = 0;
+    int cached_line_number_ = 0;
+    std::string cached_line_;
 };
 
 } // namespace

@@ -362,17 +362,30 @@ Tensor eval_batch_norm(const Graph &graph, const Node &node, const Tensor &src,
     return dst;
 }
 
-float apply_activation(const Node &node, float x) {
-    switch (node.op) {
-    case OpKind::Relu: return x < 0.0f ? 0.0f : x;
-    case OpKind::Relu6: return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
-    case OpKind::LeakyRelu:
-        return x > 0.0f ? x : static_cast<float>(x * node.attr<LeakyReluAttrs>().slope);
-    case OpKind::Sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-double(x))));
-    case OpKind::HardSwish: {
+// One activation, shared by the element-wise layers and by epilogues.
+float activate(Activation activation, double slope, float x) {
+    switch (activation) {
+    case Activation::None: return x;
+    case Activation::Relu: return x < 0.0f ? 0.0f : x;
+    case Activation::Relu6: return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
+    case Activation::LeakyRelu: return x > 0.0f ? x : static_cast<float>(x * slope);
+    case Activation::Sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-double(x))));
+    case Activation::HardSwish: {
         double relu6 = std::min(std::max(double(x) + 3.0, 0.0), 6.0);
         return static_cast<float>(x * relu6 / 6.0);
     }
+    }
+    throw InternalError("reference interpreter: unknown activation");
+}
+
+float apply_activation(const Node &node, float x) {
+    switch (node.op) {
+    case OpKind::Relu: return activate(Activation::Relu, 0.0, x);
+    case OpKind::Relu6: return activate(Activation::Relu6, 0.0, x);
+    case OpKind::LeakyRelu:
+        return activate(Activation::LeakyRelu, node.attr<LeakyReluAttrs>().slope, x);
+    case OpKind::Sigmoid: return activate(Activation::Sigmoid, 0.0, x);
+    case OpKind::HardSwish: return activate(Activation::HardSwish, 0.0, x);
     case OpKind::Dropout:
     case OpKind::Identity: return x;
     default: fail(node, "is not an element-wise operator");
@@ -580,9 +593,8 @@ Tensor eval_lrn(const Node &node, const Tensor &src) {
 // The driver.
 // ---------------------------------------------------------------------------
 
-Tensor eval_node(const Graph &graph, const Node &node, const std::vector<const Tensor *> &srcs,
-                 const WeightSource &weights) {
-    expect(!node.shape.dims.empty(), node, "shapes must be inferred before interpretation");
+Tensor eval_operator(const Graph &graph, const Node &node, const std::vector<const Tensor *> &srcs,
+                     const WeightSource &weights) {
     bool unary = node.op != OpKind::Add && node.op != OpKind::Concat;
     expect(!unary || srcs.size() == 1, node, "expected exactly one input");
 
@@ -611,6 +623,30 @@ Tensor eval_node(const Graph &graph, const Node &node, const std::vector<const T
     case OpKind::Input: break;
     }
     fail(node, "only node 0 may be an input");
+}
+
+// The operator, then its epilogue (graph.h): out = activation(op(...) + residual).
+// A residual input is not one of the operator's inputs.
+Tensor eval_node(const Graph &graph, const Node &node, std::vector<const Tensor *> srcs,
+                 const WeightSource &weights) {
+    expect(!node.shape.dims.empty(), node, "shapes must be inferred before interpretation");
+    const Tensor *residual = nullptr;
+    if (node.epilogue.residual) {
+        expect(srcs.size() >= 2, node, "a residual epilogue needs an input besides the operands");
+        residual = srcs.back();
+        srcs.pop_back();
+        expect_shape(residual->shape, node.shape, node, "the residual input");
+    }
+    Tensor dst = eval_operator(graph, node, srcs, weights);
+    if (node.epilogue.empty()) {
+        return dst;
+    }
+    expect_shape(dst.shape, node.shape, node, "the result");
+    for (size_t i = 0; i < dst.data.size(); ++i) {
+        float x = residual ? dst.data[i] + residual->data[i] : dst.data[i];
+        dst.data[i] = activate(node.epilogue.activation, node.epilogue.slope, x);
+    }
+    return dst;
 }
 
 } // namespace

@@ -33,6 +33,10 @@ using WeightSource = std::function<TensorView(const std::string &tensor_name)>;
 /// or a situation the interpreter does not support, is an InternalError: the
 /// front ends validate user input before it gets here.
 ///
+/// Every node's epilogue (graph.h) is applied after its operator: the residual
+/// input, when there is one, is added, then the activation, so that graphs the
+/// fusion passes have rewritten run as well.
+///
 /// Intermediate tensors are freed as soon as their last consumer has run, so
 /// peak memory is that of the live activations, as in the generated code.
 Tensor run_reference(const Graph &graph, const WeightSource &weights, const Tensor &input);

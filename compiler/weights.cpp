@@ -29,6 +29,18 @@ void WeightStore::add(const std::string &name, Tensor tensor) {
     views_.emplace(name, TensorView{owned_.back()->shape, owned_.back()->data.data()});
 }
 
+void WeightStore::replace(const std::string &name, Tensor tensor) {
+    check_internal(views_.count(name) == 1, "WeightStore::replace: the name is not in the store");
+    check_internal(tensor.data.size() == static_cast<size_t>(tensor.shape.elements()),
+                   "WeightStore::replace: a tensor's data does not match its shape");
+    views_.erase(name);
+    add(name, std::move(tensor));
+}
+
+void WeightStore::erase(const std::string &name) {
+    check_internal(views_.erase(name) == 1, "WeightStore::erase: the name is not in the store");
+}
+
 const TensorView *WeightStore::find(const std::string &name) const {
     auto it = views_.find(name);
     return it == views_.end() ? nullptr : &it->second;

@@ -47,6 +47,16 @@ class WeightStore {
     /// Adds a tensor the store owns. `name` must not be in the store yet.
     void add(const std::string &name, Tensor tensor);
 
+    /// Puts `tensor` in the place of the tensor called `name`, which must be in
+    /// the store (passes that rewrite weights, such as fold_batch_norm, use it).
+    /// The old tensor's data stays alive with the store, so views handed out
+    /// before stay valid; they keep showing the old values.
+    void replace(const std::string &name, Tensor tensor);
+
+    /// Removes the tensor called `name`, which must be in the store, for a pass
+    /// that removes its layer. Its data stays alive with the store, as above.
+    void erase(const std::string &name);
+
     /// The tensor called `name`, or nullptr.
     const TensorView *find(const std::string &name) const;
 

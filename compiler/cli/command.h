@@ -17,7 +17,9 @@ enum ExitCode : int {
 };
 
 /// Each command receives its arguments after the command's name.
+int run_bench(const std::vector<std::string> &args);
 int run_check(const std::vector<std::string> &args);
+int run_compile(const std::vector<std::string> &args);
 int run_stats(const std::vector<std::string> &args);
 int run_run(const std::vector<std::string> &args);
 

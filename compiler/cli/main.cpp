@@ -19,7 +19,10 @@ struct Command {
 
 const std::map<std::string, Command> &commands() {
     static const std::map<std::string, Command> table = {
+        {"bench", {strata::cli::run_bench, "time a compiled network on this machine (JIT)"}},
         {"check", {strata::cli::run_check, "check a .strata file and infer its shapes"}},
+        {"compile", {strata::cli::run_compile, "compile a network to a static library and C "
+                                               "header"}},
         {"stats", {strata::cli::run_stats, "print each layer's memory, weights and arithmetic"}},
         {"run", {strata::cli::run_run, "run a network on a NumPy input with the reference "
                                        "interpreter"}},
@@ -75,5 +78,10 @@ int main(int argc, char **argv) {
     } catch (const std::bad_alloc &) {
         std::cerr << "strata: error: out of memory\n";
         return strata::cli::kInputError;
+    } catch (const std::exception &e) {
+        // Halide's and the standard library's exceptions: never the user's fault.
+        std::cerr << "strata: internal error (a bug in Strata, please report it): " << e.what()
+                  << "\n";
+        return strata::cli::kInternalError;
     }
 }

@@ -16,23 +16,10 @@ import sys
 import tempfile
 
 import numpy
-import torch
-import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 from export_torchvision import save_safetensors  # noqa: E402
-
-TOLERANCE = 1e-4
-
-
-def randomize_batchnorm(model, generator):
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            channels = module.num_features
-            module.running_mean.copy_(torch.rand(channels, generator=generator) - 0.5)
-            module.running_var.copy_(torch.rand(channels, generator=generator) * 1.5 + 0.5)
-            module.weight.data.copy_(torch.rand(channels, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.rand(channels, generator=generator) - 0.5)
+from torchvision_case import compare, make_case  # noqa: E402
 
 
 def main():
@@ -43,18 +30,11 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
 
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(1)
-    model = getattr(torchvision.models, args.model)(weights=None).eval()
-    with torch.no_grad():
-        randomize_batchnorm(model, generator)
-        x = torch.randn(1, 3, args.size, args.size, generator=generator)
-        expected = model(x).numpy()
-
+    model, x, expected = make_case(args.model, args.size)
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "weights.safetensors")
         save_safetensors(model.state_dict(), weights)
-        numpy.save(os.path.join(tmp, "input.npy"), x.numpy())
+        numpy.save(os.path.join(tmp, "input.npy"), x)
         command = [args.strata, "run", args.network, "--weights", weights,
                    "--input", os.path.join(tmp, "input.npy"),
                    "--output", os.path.join(tmp, "output.npy")]
@@ -64,16 +44,10 @@ def main():
             print(f"FAIL {args.model}: strata run exited with {result.returncode}")
             return 1
         actual = numpy.load(os.path.join(tmp, "output.npy"))
-
     if actual.shape != expected.shape:
         print(f"FAIL {args.model}: shape {actual.shape}, torchvision gives {expected.shape}")
         return 1
-    scale = float(numpy.abs(expected).max())
-    diff = float(numpy.abs(actual - expected).max())
-    ok = diff <= TOLERANCE * scale
-    print(f"{'ok' if ok else 'FAIL'} {args.model}: max |diff| {diff:.3g}, "
-          f"max |output| {scale:.3g}, ratio {diff / scale:.3g} (limit {TOLERANCE:g})")
-    return 0 if ok else 1
+    return 0 if compare(args.model, actual, expected) else 1
 
 
 if __name__ == "__main__":

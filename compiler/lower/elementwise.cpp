@@ -1,0 +1,161 @@
+// Layers that compute each output element from a few loads: activations,
+// batch norm, add, concat, slice, shuffle, flatten, dropout and identity.
+// Flatten and slice are plain copies here; the code generator may alias
+// them instead.
+#include "lower/lowering.h"
+#include "schedules/cpu_schedules.h"
+#include "schedules/gpu_schedules.h"
+
+namespace strata {
+namespace lowering {
+
+using Halide::Expr;
+using Halide::Func;
+
+namespace {
+
+Activation activation_of(OpKind op) {
+    switch (op) {
+    case OpKind::Relu: return Activation::Relu;
+    case OpKind::Relu6: return Activation::Relu6;
+    case OpKind::LeakyRelu: return Activation::LeakyRelu;
+    case OpKind::Sigmoid: return Activation::Sigmoid;
+    case OpKind::HardSwish: return Activation::HardSwish;
+    default: return Activation::None;
+    }
+}
+
+int channels_of(const Shape &shape) {
+    return to_int(shape.dims.at(1));
+}
+
+// Stacks the operator's inputs along c. Each input is read at a clamped
+// channel so that its reads stay inside its buffer whichever branch the
+// select takes.
+ValueAt concat_value(const KernelContext &ctx) {
+    return [&ctx](const Expr &x, const Expr &y, const Expr &c) {
+        const int count = ctx.op_input_count();
+        std::vector<int> begins;
+        int begin = 0;
+        for (int i = 0; i < count; ++i) {
+            begins.push_back(begin);
+            begin += channels_of(ctx.src_shape(i));
+        }
+        Expr value;
+        for (int i = count - 1; i >= 0; --i) {
+            int channels = channels_of(ctx.src_shape(i));
+            Expr part = ctx.views[i](x, y, Halide::clamp(c - begins[i], 0, channels - 1));
+            value = value.defined() ? Halide::select(c < begins[i] + channels, part, value) : part;
+        }
+        return value;
+    };
+}
+
+// NCHW -> NF in row-major order: feature f is (x, y, c) = (f % W, f / W % H,
+// f / (W * H)).
+ValueAt flatten_value(const KernelContext &ctx) {
+    const Shape &in = ctx.src_shape(0);
+    if (in.rank() != 4) {
+        return
+            [&ctx](const Expr &x, const Expr &y, const Expr &c) { return ctx.views[0](x, y, c); };
+    }
+    const int w = to_int(in.dims[3]);
+    const int h = to_int(in.dims[2]);
+    return [&ctx, w, h](const Expr &, const Expr &, const Expr &f) {
+        return Expr(ctx.views[0](f % w, f / w % h, f / (w * h)));
+    };
+}
+
+} // namespace
+
+LoweredOp lower_elementwise(const KernelContext &ctx) {
+    const Node &node = ctx.node;
+
+    // ---- Algorithm -------------------------------------------------------
+    ElementwiseFuncs f;
+    f.x = ctx.x;
+    f.y = ctx.y;
+    f.c = ctx.c;
+    const Func &src = ctx.views[0];
+    ValueAt value;
+    switch (node.op) {
+    case OpKind::Relu:
+    case OpKind::Relu6:
+    case OpKind::LeakyRelu:
+    case OpKind::Sigmoid:
+    case OpKind::HardSwish: {
+        Activation activation = activation_of(node.op);
+        double slope = node.op == OpKind::LeakyRelu ? node.attr<LeakyReluAttrs>().slope : 0.0;
+        value = [&src, activation, slope](const Expr &x, const Expr &y, const Expr &c) {
+            return apply_activation(activation, slope, src(x, y, c));
+        };
+        break;
+    }
+    case OpKind::Dropout:
+    case OpKind::Identity:
+        value = [&src](const Expr &x, const Expr &y, const Expr &c) { return src(x, y, c); };
+        break;
+    case OpKind::BatchNorm: {
+        // (src - mean) * scale + bias with scale = weight / sqrt(var + eps),
+        // a per-channel table computed once in double like the reference.
+        double epsilon = node.attr<BatchNormAttrs>().epsilon;
+        Func scale("bn_scale");
+        Expr var = Halide::cast<double>(ctx.weight("running_var")(f.c));
+        scale(f.c) = Halide::cast<float>(
+            Halide::cast<double>(ctx.weight("weight")(f.c)) /
+            Halide::sqrt(var + Halide::Internal::make_const(Halide::Float(64), epsilon)));
+        f.per_channel.push_back(scale);
+        Halide::ImageParam mean = ctx.weight("running_mean");
+        Halide::ImageParam bias = ctx.weight("bias");
+        value = [&src, scale, mean, bias](const Expr &x, const Expr &y, const Expr &c) {
+            return (src(x, y, c) - mean(c)) * scale(c) + bias(c);
+        };
+        break;
+    }
+    case OpKind::Add:
+        // The fused residual, if any, is the epilogue's to add.
+        value = [&ctx](const Expr &x, const Expr &y, const Expr &c) {
+            Expr sum = ctx.views[0](x, y, c);
+            for (int i = 1; i < ctx.op_input_count(); ++i) {
+                sum = sum + ctx.views[i](x, y, c);
+            }
+            return sum;
+        };
+        break;
+    case OpKind::Concat: value = concat_value(ctx); break;
+    case OpKind::Slice: {
+        const SliceAttrs &slice = node.attr<SliceAttrs>();
+        const int begin = to_int(slice.index * channels_of(node.shape));
+        value = [&src, begin](const Expr &x, const Expr &y, const Expr &c) {
+            return src(x, y, c + begin);
+        };
+        break;
+    }
+    case OpKind::Shuffle: {
+        // Output channel c = i * G + g reads input channel g * (C / G) + i.
+        const int groups = to_int(node.attr<ShuffleAttrs>().groups);
+        const int per_group = channels_of(node.shape) / groups;
+        value = [&src, groups, per_group](const Expr &x, const Expr &y, const Expr &c) {
+            return src(x, y, c % groups * per_group + c / groups);
+        };
+        break;
+    }
+    case OpKind::Flatten: value = flatten_value(ctx); break;
+    default: throw InternalError("lower_elementwise called on a non-element-wise operator");
+    }
+    f.output = define_output(ctx, value);
+
+    // ---- Schedule --------------------------------------------------------
+    f.extents = halide_extents(node.shape);
+    if (ctx.gpu()) {
+        GpuTileSchedule schedule = default_gpu_tile_schedule(ctx.target);
+        schedule_elementwise_gpu(f, schedule);
+        return {f.output, "elementwise " + describe(schedule)};
+    }
+    ElementwiseCpuSchedule schedule = default_elementwise_cpu_schedule(ctx.target);
+    schedule_elementwise_cpu(f, schedule);
+    return {f.output, describe(schedule)};
+}
+
+} // namespace lowering
+} // namespace strata

@@ -1,0 +1,307 @@
+// lower_node: from one node of the graph IR to a scheduled Halide pipeline.
+//
+// Map of this file:
+// - KernelContext: an ImageParam per input and weight, with the fixed,
+//   dense bounds the kernel is compiled for;
+// - define_output, apply_activation: the epilogue every operator shares;
+// - kernel_key: what makes two kernels interchangeable;
+// - lower_node: dispatch to the operator's family, then the key.
+#include "lower/lower_node.h"
+
+#include "lower/lowering.h"
+
+#include <cstdio>
+#include <limits>
+
+namespace strata {
+namespace lowering {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::ImageParam;
+
+namespace {
+
+[[noreturn]] void fail(const Node &node, const std::string &invariant) {
+    throw InternalError("lowering node '" + node.name + "' (" + op_name(node.op) +
+                        "): " + invariant);
+}
+
+// A float buffer with the given extents, innermost first, every dimension
+// starting at 0 with dense strides, so that Halide can specialise the
+// kernel for the exact shape.
+ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents) {
+    ImageParam param(Halide::Float(32), static_cast<int>(extents.size()), name);
+    int stride = 1;
+    for (size_t i = 0; i < extents.size(); ++i) {
+        param.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
+        stride *= extents[i];
+    }
+    return param;
+}
+
+// A PyTorch weight shape, outermost first, as Halide extents, innermost
+// first: OIHW becomes (kw, kh, ci, co), [out, in] becomes (in, out).
+std::vector<int> weight_extents(const Shape &shape) {
+    std::vector<int> extents;
+    for (auto it = shape.dims.rbegin(); it != shape.dims.rend(); ++it) {
+        extents.push_back(to_int(*it));
+    }
+    return extents;
+}
+
+// The input as a Func over (x, y, c), whatever its rank, so that operators
+// over channels serve feature maps and NF vectors alike.
+Func channel_view(const ImageParam &src, int rank, const std::string &name) {
+    Halide::Var x("x"), y("y"), c("c");
+    Func view(name);
+    if (rank == 3) {
+        view(x, y, c) = src(x, y, c);
+    } else {
+        view(x, y, c) = src(c);
+    }
+    return view;
+}
+
+} // namespace
+
+int to_int(int64_t value) {
+    check_internal(value >= 0 && value <= std::numeric_limits<int>::max(),
+                   "a tensor extent does not fit a Halide int");
+    return static_cast<int>(value);
+}
+
+KernelContext::KernelContext(const Graph &graph_, const Node &node_, const Halide::Target &target_)
+    : graph(graph_), node(node_), target(target_) {
+    if (node.shape.dims.empty()) {
+        fail(node, "shapes must be inferred before lowering");
+    }
+    if (node.inputs.empty()) {
+        fail(node, "only the input node has no inputs, and it is not lowered");
+    }
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+        std::vector<int> extents = halide_extents(graph.node(node.inputs[i]).shape);
+        std::string name = "src" + std::to_string(i);
+        srcs.push_back(fixed_buffer(name, extents));
+        views.push_back(
+            channel_view(srcs.back(), static_cast<int>(extents.size()), name + "_view"));
+    }
+    weight_specs = parameters_of(graph, node);
+    for (const ParameterSpec &spec : weight_specs) {
+        weights.push_back(fixed_buffer(spec.suffix, weight_extents(spec.shape)));
+    }
+    if (node.epilogue.residual) {
+        if (node.inputs.size() < 2) {
+            fail(node, "a fused residual needs an input besides the operator's own");
+        }
+        if (graph.node(node.inputs.back()).shape != node.shape) {
+            fail(node, "the fused residual has shape " +
+                           graph.node(node.inputs.back()).shape.str() + ", the output " +
+                           node.shape.str());
+        }
+    }
+}
+
+int KernelContext::op_input_count() const {
+    return static_cast<int>(node.inputs.size()) - (node.epilogue.residual ? 1 : 0);
+}
+
+const Shape &KernelContext::src_shape(int input) const {
+    return graph.node(node.inputs.at(static_cast<size_t>(input))).shape;
+}
+
+const ImageParam &KernelContext::weight(const std::string &suffix) const {
+    for (size_t i = 0; i < weight_specs.size(); ++i) {
+        if (weight_specs[i].suffix == suffix) {
+            return weights[i];
+        }
+    }
+    fail(node, "has no parameter '" + suffix + "'");
+}
+
+bool KernelContext::has_weight(const std::string &suffix) const {
+    for (const ParameterSpec &spec : weight_specs) {
+        if (spec.suffix == suffix) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Expr apply_activation(Activation activation, double slope, const Expr &value) {
+    switch (activation) {
+    case Activation::None: return value;
+    case Activation::Relu: return Halide::max(value, 0.0f);
+    case Activation::Relu6: return Halide::clamp(value, 0.0f, 6.0f);
+    case Activation::LeakyRelu:
+        return Halide::select(value > 0.0f, value, value * static_cast<float>(slope));
+    case Activation::Sigmoid: return 1.0f / (1.0f + Halide::exp(-value));
+    case Activation::HardSwish: return value * Halide::clamp(value + 3.0f, 0.0f, 6.0f) / 6.0f;
+    }
+    throw InternalError("unknown activation");
+}
+
+Func define_output(const KernelContext &ctx, const ValueAt &value) {
+    const Epilogue &epilogue = ctx.node.epilogue;
+    auto at = [&](const Expr &x, const Expr &y, const Expr &c) {
+        Expr result = value(x, y, c);
+        if (epilogue.residual) {
+            result = result + ctx.views.back()(x, y, c);
+        }
+        return apply_activation(epilogue.activation, epilogue.slope, result);
+    };
+    Func output("output");
+    if (ctx.node.shape.rank() == 4) {
+        output(ctx.x, ctx.y, ctx.c) = at(ctx.x, ctx.y, ctx.c);
+    } else {
+        output(ctx.c) = at(0, 0, ctx.c);
+    }
+    return output;
+}
+
+bool window_leaves_input(int64_t input, int64_t output, int64_t kernel, int64_t stride,
+                         int64_t pad_begin, int64_t dilation) {
+    int64_t last = (output - 1) * stride - pad_begin + (kernel - 1) * dilation;
+    return pad_begin > 0 || last >= input;
+}
+
+namespace {
+
+std::string number(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return text;
+}
+
+std::string pair(const Pair &p) {
+    return std::to_string(p.h) + "x" + std::to_string(p.w);
+}
+
+std::string window(const Window &w) {
+    return "kernel=" + pair(w.kernel) + " stride=" + pair(w.stride) +
+           " pad_begin=" + pair(w.pad_begin) + " pad_end=" + pair(w.pad_end) +
+           " dilation=" + pair(w.dilation) + " ceil=" + (w.ceil_mode ? "1" : "0");
+}
+
+// Every attribute, spelled out; two nodes with equal spellings compute the
+// same function of their inputs.
+std::string attributes(const Node &node) {
+    if (const auto *a = std::get_if<ConvAttrs>(&node.attrs)) {
+        return "out=" + std::to_string(a->out_channels) + " " + window(a->window) +
+               " groups=" + std::to_string(a->groups) + " bias=" + (a->bias ? "1" : "0");
+    }
+    if (const auto *a = std::get_if<PoolAttrs>(&node.attrs)) {
+        return window(a->window) + " count_include_pad=" + (a->count_include_pad ? "1" : "0");
+    }
+    if (const auto *a = std::get_if<BatchNormAttrs>(&node.attrs)) {
+        return "eps=" + number(a->epsilon);
+    }
+    if (const auto *a = std::get_if<LeakyReluAttrs>(&node.attrs)) {
+        return "slope=" + number(a->slope);
+    }
+    if (const auto *a = std::get_if<LinearAttrs>(&node.attrs)) {
+        return "out=" + std::to_string(a->out_features) + " bias=" + (a->bias ? "1" : "0");
+    }
+    if (const auto *a = std::get_if<SliceAttrs>(&node.attrs)) {
+        return "index=" + std::to_string(a->index) + " parts=" + std::to_string(a->parts);
+    }
+    if (const auto *a = std::get_if<ShuffleAttrs>(&node.attrs)) {
+        return "groups=" + std::to_string(a->groups);
+    }
+    if (const auto *a = std::get_if<LrnAttrs>(&node.attrs)) {
+        return "size=" + std::to_string(a->size) + " alpha=" + number(a->alpha) +
+               " beta=" + number(a->beta) + " k=" + number(a->k);
+    }
+    // Dropout's probability does not change inference, so it is left out.
+    return "";
+}
+
+std::string epilogue_text(const Epilogue &e) {
+    static const char *const names[] = {"none",       "relu",    "relu6",
+                                        "leaky_relu", "sigmoid", "hardswish"};
+    std::string text = std::string("residual=") + (e.residual ? "1" : "0") +
+                       " activation=" + names[static_cast<int>(e.activation)];
+    if (e.activation == Activation::LeakyRelu) {
+        text += " slope=" + number(e.slope);
+    }
+    return text;
+}
+
+std::string kernel_key(const KernelContext &ctx, const std::string &schedule) {
+    std::string key = std::string(op_name(ctx.node.op)) + " [" + attributes(ctx.node) + "] in=";
+    for (size_t i = 0; i < ctx.node.inputs.size(); ++i) {
+        key += (i == 0 ? "" : ",") + ctx.src_shape(static_cast<int>(i)).str();
+    }
+    key += " out=" + ctx.node.shape.str() + " [" + epilogue_text(ctx.node.epilogue) + "] [" +
+           schedule + "] target=" + ctx.target.to_string();
+    return key;
+}
+
+LoweredOp lower_op(const KernelContext &ctx) {
+    switch (ctx.node.op) {
+    case OpKind::Conv: return lower_conv(ctx);
+    case OpKind::MaxPool:
+    case OpKind::AvgPool: return lower_pool(ctx);
+    case OpKind::GlobalAvgPool:
+    case OpKind::GlobalMaxPool: return lower_global_pool(ctx);
+    case OpKind::Linear: return lower_linear(ctx);
+    case OpKind::BatchNorm:
+    case OpKind::Relu:
+    case OpKind::Relu6:
+    case OpKind::LeakyRelu:
+    case OpKind::Sigmoid:
+    case OpKind::HardSwish:
+    case OpKind::Flatten:
+    case OpKind::Dropout:
+    case OpKind::Identity:
+    case OpKind::Add:
+    case OpKind::Concat:
+    case OpKind::Slice:
+    case OpKind::Shuffle: return lower_elementwise(ctx);
+    case OpKind::Softmax: return lower_softmax(ctx);
+    case OpKind::Lrn: return lower_lrn(ctx);
+    case OpKind::Input: break;
+    }
+    fail(ctx.node, "the input node is a buffer, not a kernel");
+}
+
+} // namespace
+} // namespace lowering
+
+std::vector<int> halide_extents(const Shape &shape) {
+    check_internal(!shape.dims.empty() && shape.dims[0] == 1,
+                   "kernels are lowered for a batch of one");
+    if (shape.rank() == 4) {
+        return {lowering::to_int(shape.dims[3]), lowering::to_int(shape.dims[2]),
+                lowering::to_int(shape.dims[1])};
+    }
+    check_internal(shape.rank() == 2, "a tensor is either NCHW or NF");
+    return {lowering::to_int(shape.dims[1])};
+}
+
+LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Target &target) {
+    lowering::KernelContext ctx(graph, node, target);
+    lowering::LoweredOp op = lowering::lower_op(ctx);
+
+    // The output has fixed bounds and dense strides like the inputs, so
+    // loop extents are constants and tails are resolved at compile time.
+    std::vector<int> extents = halide_extents(node.shape);
+    Halide::OutputImageParam output = op.output.output_buffer();
+    int stride = 1;
+    for (size_t i = 0; i < extents.size(); ++i) {
+        output.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
+        stride *= extents[i];
+    }
+
+    LoweredKernel kernel;
+    kernel.pipeline = Halide::Pipeline(op.output);
+    kernel.params = ctx.srcs;
+    kernel.params.insert(kernel.params.end(), ctx.weights.begin(), ctx.weights.end());
+    for (const Halide::ImageParam &param : kernel.params) {
+        kernel.arguments.push_back(param);
+    }
+    kernel.key = lowering::kernel_key(ctx, op.schedule);
+    return kernel;
+}
+
+} // namespace strata

@@ -1,0 +1,142 @@
+// Pooling: max and average over a window, and global pooling.
+#include "lower/lowering.h"
+#include "schedules/cpu_schedules.h"
+#include "schedules/gpu_schedules.h"
+
+#include <limits>
+
+namespace strata {
+namespace lowering {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+
+namespace {
+
+const float kMinusInfinity = -std::numeric_limits<float>::infinity();
+
+// The divisor of average pooling along one axis at output index `o`, as
+// PyTorch's avg_pool2d computes it (see pool_axis in the reference): the
+// window clipped to the end padding under count_include_pad, the window
+// clipped to the input otherwise.
+Expr pool_divisor(const Expr &o, int size, int kernel, int stride, int pad_begin, int pad_end,
+                  bool count_include_pad) {
+    Expr start = o * stride - pad_begin;
+    Expr end = Halide::min(start + kernel, size + pad_end);
+    if (count_include_pad) {
+        return end - start;
+    }
+    return Halide::min(end, size) - Halide::max(start, 0);
+}
+
+} // namespace
+
+LoweredOp lower_pool(const KernelContext &ctx) {
+    const PoolAttrs &attrs = ctx.node.attr<PoolAttrs>();
+    const Window &w = attrs.window;
+    const Shape &in = ctx.src_shape(0);
+    const Shape &out = ctx.node.shape;
+    check_internal(in.rank() == 4 && out.rank() == 4, "pooling reads and writes NCHW");
+    const bool is_max = ctx.node.op == OpKind::MaxPool;
+    const int in_w = to_int(in.dims[3]);
+    const int in_h = to_int(in.dims[2]);
+
+    // ---- Algorithm -------------------------------------------------------
+    PoolFuncs f;
+    f.x = ctx.x;
+    f.y = ctx.y;
+    f.c = ctx.c;
+    const Halide::Var &x = f.x, &y = f.y, &c = f.c;
+
+    // The border reads -inf for max pooling (padding never wins) and zero
+    // for average pooling (padding adds nothing; the divisor accounts for
+    // it). Ceil mode's last window may run past the end padding too.
+    Func src = ctx.views[0];
+    if (window_leaves_input(in_w, out.dims[3], w.kernel.w, w.stride.w, w.pad_begin.w,
+                            w.dilation.w) ||
+        window_leaves_input(in_h, out.dims[2], w.kernel.h, w.stride.h, w.pad_begin.h,
+                            w.dilation.h)) {
+        f.padded = Halide::BoundaryConditions::constant_exterior(
+            src, is_max ? kMinusInfinity : 0.0f, {{0, in_w}, {0, in_h}, Halide::Range()});
+        src = f.padded;
+    }
+
+    f.r = RDom(0, to_int(w.kernel.w), 0, to_int(w.kernel.h), "r");
+    Expr ix = x * to_int(w.stride.w) - to_int(w.pad_begin.w) + f.r.x * to_int(w.dilation.w);
+    Expr iy = y * to_int(w.stride.h) - to_int(w.pad_begin.h) + f.r.y * to_int(w.dilation.h);
+    f.pool = Func(is_max ? "max_pool" : "sum_pool");
+    if (is_max) {
+        f.pool(x, y, c) = kMinusInfinity;
+        f.pool(x, y, c) = Halide::max(f.pool(x, y, c), src(ix, iy, c));
+    } else {
+        f.pool(x, y, c) = 0.0f;
+        f.pool(x, y, c) += src(ix, iy, c);
+    }
+
+    f.output = define_output(ctx, [&](const Expr &px, const Expr &py, const Expr &pc) {
+        if (is_max) {
+            return Expr(f.pool(px, py, pc));
+        }
+        Expr divisor =
+            pool_divisor(px, in_w, to_int(w.kernel.w), to_int(w.stride.w), to_int(w.pad_begin.w),
+                         to_int(w.pad_end.w), attrs.count_include_pad) *
+            pool_divisor(py, in_h, to_int(w.kernel.h), to_int(w.stride.h), to_int(w.pad_begin.h),
+                         to_int(w.pad_end.h), attrs.count_include_pad);
+        return f.pool(px, py, pc) / Halide::cast<float>(divisor);
+    });
+
+    // ---- Schedule --------------------------------------------------------
+    f.extents = halide_extents(out);
+    f.kernel_w = to_int(w.kernel.w);
+    if (ctx.gpu()) {
+        GpuTileSchedule schedule = default_gpu_tile_schedule(ctx.target);
+        schedule_pool_gpu(f, schedule);
+        return {f.output, "pool " + describe(schedule)};
+    }
+    PoolCpuSchedule schedule = default_pool_cpu_schedule(ctx.target);
+    schedule_pool_cpu(f, schedule);
+    return {f.output, describe(schedule)};
+}
+
+LoweredOp lower_global_pool(const KernelContext &ctx) {
+    const Shape &in = ctx.src_shape(0);
+    check_internal(in.rank() == 4 && ctx.node.shape.rank() == 4,
+                   "global pooling reads and writes NCHW");
+    const bool is_max = ctx.node.op == OpKind::GlobalMaxPool;
+    const int area = to_int(in.dims[2] * in.dims[3]);
+
+    // ---- Algorithm -------------------------------------------------------
+    GlobalPoolFuncs f;
+    f.x = ctx.x;
+    f.y = ctx.y;
+    f.c = ctx.c;
+    f.r = RDom(0, to_int(in.dims[3]), 0, to_int(in.dims[2]), "r");
+    const Func &src = ctx.views[0];
+    f.pool = Func(is_max ? "global_max" : "global_sum");
+    if (is_max) {
+        f.pool(f.c) = kMinusInfinity;
+        f.pool(f.c) = Halide::max(f.pool(f.c), src(f.r.x, f.r.y, f.c));
+    } else {
+        f.pool(f.c) = 0.0f;
+        f.pool(f.c) += src(f.r.x, f.r.y, f.c);
+    }
+    f.output = define_output(ctx, [&](const Expr &, const Expr &, const Expr &pc) {
+        Expr pooled = f.pool(pc);
+        return is_max ? pooled : pooled / static_cast<float>(area);
+    });
+
+    // ---- Schedule --------------------------------------------------------
+    f.extents = halide_extents(ctx.node.shape);
+    if (ctx.gpu()) {
+        GpuTileSchedule schedule = default_gpu_tile_schedule(ctx.target);
+        schedule_global_pool_gpu(f, schedule);
+        return {f.output, "global-pool " + describe(schedule)};
+    }
+    PoolCpuSchedule schedule = default_pool_cpu_schedule(ctx.target);
+    schedule_global_pool_cpu(f, schedule);
+    return {f.output, "global " + describe(schedule)};
+}
+
+} // namespace lowering
+} // namespace strata

@@ -1,0 +1,153 @@
+#include "passes/plan_memory.h"
+
+#include <algorithm>
+
+namespace strata {
+
+namespace {
+
+constexpr int64_t kFloatBytes = 4;
+
+int64_t output_bytes(const Node &node) {
+    return node.shape.elements() * kFloatBytes;
+}
+
+int64_t align_up(int64_t bytes) {
+    return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
+
+// Where `node`'s output starts inside its input's bytes when it can be a view
+// of them, or -1 when it needs a buffer of its own.
+int64_t view_offset(const Graph &graph, const Node &node) {
+    if (!node.epilogue.empty()) {
+        return -1;
+    }
+    if (node.op == OpKind::Flatten) {
+        return 0; // row-major NCHW is already N(C*H*W)
+    }
+    // Part i of NCHW (or NF) with N = 1 is channels [i*C/P, (i+1)*C/P): one
+    // run of bytes. With N > 1 the parts interleave and a view is impossible.
+    if (node.op == OpKind::Slice && graph.node(node.inputs.at(0)).shape.dims.at(0) == 1) {
+        return node.attr<SliceAttrs>().index * output_bytes(node);
+    }
+    return -1;
+}
+
+// Every node on its own storage, then views resolved to the node that really
+// holds their bytes: an alias of an alias views the first one's base.
+std::vector<Placement> place_nodes(const Graph &graph) {
+    std::vector<Placement> placements(graph.nodes.size());
+    for (const Node &node : graph.nodes) {
+        check_internal(!node.shape.dims.empty(), "plan_memory: shapes must be inferred first");
+        Placement &p = placements[node.id];
+        p.bytes = output_bytes(node);
+        p.storage = node.id == 0 ? Storage::NetworkInput : Storage::Arena;
+        int64_t offset = node.id == 0 ? -1 : view_offset(graph, node);
+        if (offset < 0) {
+            continue;
+        }
+        const Placement &src = placements[node.inputs[0]];
+        bool src_is_view = src.storage == Storage::Alias;
+        p.storage = Storage::Alias;
+        p.base = src_is_view ? src.base : node.inputs[0];
+        p.offset = (src_is_view ? src.offset : 0) + offset;
+    }
+    return placements;
+}
+
+// Puts the network's output in the caller's buffer (see the header).
+void place_output(const Graph &graph, std::vector<Placement> &placements) {
+    if (graph.output == 0) {
+        return; // the driver copies the input
+    }
+    Placement &out = placements[graph.output];
+    if (out.storage != Storage::Alias) {
+        out.storage = Storage::NetworkOutput;
+        return;
+    }
+    Placement &base = placements[out.base];
+    if (out.offset == 0 && out.bytes == base.bytes && base.storage == Storage::Arena) {
+        base.storage = Storage::NetworkOutput; // the output views all of it
+        return;
+    }
+    out = Placement{Storage::NetworkOutput, out.bytes, 0, -1};
+}
+
+// A buffer is live from the step that writes it through the last step that
+// reads it, directly or through an alias; both ends are included.
+struct Lifetime {
+    NodeId first = 0;
+    NodeId last = 0;
+};
+
+std::vector<Lifetime> lifetimes(const Graph &graph, const std::vector<Placement> &placements) {
+    std::vector<Lifetime> lives(graph.nodes.size());
+    for (const Node &node : graph.nodes) {
+        lives[node.id] = {node.id, node.id};
+        for (NodeId in : node.inputs) {
+            NodeId holder = placements[in].storage == Storage::Alias ? placements[in].base : in;
+            lives[holder].last = std::max(lives[holder].last, node.id);
+        }
+    }
+    return lives;
+}
+
+bool overlap_in_time(const Lifetime &a, const Lifetime &b) {
+    return a.first <= b.last && b.first <= a.last;
+}
+
+// Greedy by size: the largest buffers are placed first, each at the lowest
+// aligned offset where it overlaps no placed buffer that is live at the same
+// time. Simple, and close to optimal on CNNs, whose large early activations
+// dominate.
+void pack_arena(const Graph &graph, MemoryPlan &plan) {
+    std::vector<Lifetime> lives = lifetimes(graph, plan.placements);
+    std::vector<NodeId> order;
+    for (const Node &node : graph.nodes) {
+        if (plan.placements[node.id].storage == Storage::Arena) {
+            order.push_back(node.id);
+        }
+    }
+    auto size_of = [&](NodeId id) { return align_up(plan.placements[id].bytes); };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](NodeId a, NodeId b) { return size_of(a) > size_of(b); });
+
+    std::vector<NodeId> placed;
+    for (NodeId id : order) {
+        std::vector<NodeId> neighbours; // placed and live at the same time, by offset
+        for (NodeId other : placed) {
+            if (overlap_in_time(lives[id], lives[other])) {
+                neighbours.push_back(other);
+            }
+        }
+        std::sort(neighbours.begin(), neighbours.end(), [&](NodeId a, NodeId b) {
+            return plan.placements[a].offset < plan.placements[b].offset;
+        });
+
+        int64_t offset = 0;
+        for (NodeId other : neighbours) {
+            const Placement &p = plan.placements[other];
+            if (offset + size_of(id) <= p.offset) {
+                break; // the gap below `other` fits
+            }
+            offset = std::max(offset, p.offset + size_of(other));
+        }
+        plan.placements[id].offset = offset;
+        plan.arena_bytes = std::max(plan.arena_bytes, offset + size_of(id));
+        plan.unshared_bytes += size_of(id);
+        placed.push_back(id);
+    }
+}
+
+} // namespace
+
+MemoryPlan plan_memory(const Graph &graph) {
+    verify_graph(graph);
+    MemoryPlan plan;
+    plan.placements = place_nodes(graph);
+    place_output(graph, plan.placements);
+    pack_arena(graph, plan);
+    return plan;
+}
+
+} // namespace strata

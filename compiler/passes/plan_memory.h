@@ -1,0 +1,67 @@
+// plan-memory: where every node's output lives while the network runs.
+//
+// The generated driver runs the nodes in id order and owns one arena whose
+// size is fixed at compile time. Each node's output is one of:
+//
+// - the caller's input buffer (node 0 only) or the caller's output buffer
+//   (the network's output, see below);
+// - an alias: the same bytes as part of another node's output, with no copy
+//   and no kernel. A Flatten aliases its whole input (same bytes, new shape);
+//   a Slice of a batch-1 tensor aliases its part of the input, which is one
+//   contiguous run of bytes at offset index * (its own size);
+// - a range of the arena, 64-byte aligned, free for the next buffer as soon
+//   as the last node that reads it, directly or through an alias, has run.
+//
+// The network's output is written straight into the caller's buffer. When the
+// output node is a chain of Flattens over a real buffer (`... flatten` at the
+// end of a classifier), that buffer is placed in the caller's output buffer
+// and the Flattens stay aliases of it, so no copy is needed. Otherwise an
+// output Flatten or Slice is not an alias but a real NetworkOutput buffer,
+// and the driver fills it by copying `bytes` bytes from the place its alias
+// would have viewed (its input's bytes, plus index * bytes for a Slice). A
+// network whose output is node 0 (one that does nothing) leaves the copy from
+// the input to the output buffer to the driver; no node is NetworkOutput.
+//
+// Buffers are packed greedily: largest first, each at the lowest offset that
+// overlaps no buffer live at the same time (live from the step that writes it
+// through the last step that reads it, both included). So a node's output
+// never shares bytes with its inputs: kernels do not run in place.
+//
+// Requires: verify_graph holds and infer_shapes has run; float32 data.
+// Guarantees: the plan is a pure analysis; the graph is not changed.
+#pragma once
+
+#include "graph.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace strata {
+
+/// Every arena offset, and the arena's size, is a multiple of this many bytes:
+/// a cache line, and the widest vector load (AVX-512) is aligned.
+constexpr int64_t kArenaAlignment = 64;
+
+enum class Storage {
+    NetworkInput,  // the caller's input buffer (node 0)
+    NetworkOutput, // the caller's output buffer
+    Arena,         // bytes [offset, offset + bytes) of the arena
+    Alias,         // bytes [offset, offset + bytes) of node `base`'s storage
+};
+
+struct Placement {
+    Storage storage = Storage::Arena;
+    int64_t bytes = 0;  // the node's output size (not rounded up)
+    int64_t offset = 0; // Arena: into the arena; Alias: into the base's bytes
+    NodeId base = -1;   // Alias only: a node that is not itself an alias
+};
+
+struct MemoryPlan {
+    std::vector<Placement> placements; // one per node, indexed by node id
+    int64_t arena_bytes = 0;           // the arena the driver allocates
+    int64_t unshared_bytes = 0;        // the arena's size if no buffer were reused
+};
+
+MemoryPlan plan_memory(const Graph &graph);
+
+} // namespace strata

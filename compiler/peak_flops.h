@@ -1,0 +1,18 @@
+// The machine's measured limit: float32 FMA throughput from a register-only
+// microbenchmark, the figure every "% of peak" in Strata's reports divides by.
+#pragma once
+
+namespace strata {
+
+struct PeakFlops {
+    double gflops = 0;      // counting one FMA as 2 flops
+    int vector_floats = 0;  // 16 with AVX-512, 8 with AVX2+FMA
+    int threads = 0;
+};
+
+/// Runs `threads` threads of independent FMA chains for about `seconds`
+/// and returns the best of three rounds. On a CPU without AVX2+FMA (or not
+/// x86-64) it returns gflops = 0.
+PeakFlops measure_peak_flops(int threads, double seconds = 0.3);
+
+} // namespace strata

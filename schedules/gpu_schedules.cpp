@@ -1,0 +1,142 @@
+#include "gpu_schedules.h"
+
+#include <algorithm>
+
+namespace strata {
+
+using Halide::Func;
+using Halide::TailStrategy;
+using Halide::Var;
+
+namespace {
+
+bool is_spatial(const std::vector<int> &extents) {
+    return extents.size() == 3 && (extents[0] > 1 || extents[1] > 1);
+}
+
+int at_most(int preferred, int extent) {
+    return std::max(1, std::min(preferred, extent));
+}
+
+// Tiles `output` into blocks of threads, one element per thread: a 2-D tile
+// of pixels per block (channels across blocks) for feature maps, a 1-D run
+// of channels otherwise. Returns the innermost thread Var, where per-thread
+// work is computed.
+Var tile_output(Func output, const Var &x, const Var &y, const Var &c,
+                const std::vector<int> &extents, const GpuTileSchedule &s) {
+    if (!is_spatial(extents)) {
+        Var co("co"), ci("ci");
+        output.gpu_tile(c, co, ci, at_most(s.threads, extents.back()), TailStrategy::GuardWithIf);
+        return ci;
+    }
+    Var xo("xo"), yo("yo"), co("co"), xi("xi"), yi("yi"), ci("ci");
+    output.gpu_tile(x, y, c, xo, yo, co, xi, yi, ci, at_most(s.threads_x, extents[0]),
+                    at_most(s.threads_y, extents[1]), 1, TailStrategy::GuardWithIf);
+    return xi;
+}
+
+} // namespace
+
+GpuTileSchedule default_gpu_tile_schedule(const Halide::Target &) {
+    return GpuTileSchedule{};
+}
+
+std::string describe(const GpuTileSchedule &s) {
+    return "gpu-tile threads_x=" + std::to_string(s.threads_x) +
+           " threads_y=" + std::to_string(s.threads_y) + " threads=" + std::to_string(s.threads);
+}
+
+ConvGpuSchedule default_conv_gpu_schedule(const Halide::Target &) {
+    return ConvGpuSchedule{};
+}
+
+std::string describe(const ConvGpuSchedule &s) {
+    return "conv-gpu threads_x=" + std::to_string(s.threads_x) +
+           " threads_y=" + std::to_string(s.threads_y) +
+           " channels_per_thread=" + std::to_string(s.channels_per_thread);
+}
+
+void schedule_conv_gpu(ConvFuncs f, const ConvGpuSchedule &s) {
+    const int channels = f.extents[2];
+    const int per_thread = at_most(s.channels_per_thread, channels);
+    Var cc("cc"), xo("xo"), yo("yo"), co("co"), xi("xi"), yi("yi"), ci("ci");
+
+    // Threads over pixels; each runs `per_thread` channels, unrolled, with
+    // their accumulators in registers. A 1x1 map has threads over channel
+    // groups instead. The zero border stays inline: a select per load is
+    // cheaper than another kernel launch.
+    f.output.split(f.c, f.c, cc, per_thread, TailStrategy::GuardWithIf).reorder(cc, f.x, f.y, f.c);
+    Var thread = xi;
+    if (f.extents[0] == 1 && f.extents[1] == 1) {
+        const int groups = (channels + per_thread - 1) / per_thread;
+        f.output.gpu_tile(f.c, co, ci, at_most(s.threads_x * s.threads_y, groups),
+                          TailStrategy::GuardWithIf);
+        thread = ci;
+    } else {
+        f.output.gpu_tile(f.x, f.y, f.c, xo, yo, co, xi, yi, ci, at_most(s.threads_x, f.extents[0]),
+                          at_most(s.threads_y, f.extents[1]), 1, TailStrategy::GuardWithIf);
+    }
+    f.output.unroll(cc);
+    f.conv.compute_at(f.output, thread).unroll(f.c);
+    std::vector<Halide::VarOrRVar> update_order = {f.c};
+    for (int i = 0; i < f.r.dimensions(); ++i) {
+        update_order.push_back(f.r[i]);
+    }
+    f.conv.update().reorder(update_order).unroll(f.c);
+}
+
+void schedule_pool_gpu(PoolFuncs f, const GpuTileSchedule &s) {
+    Var thread = tile_output(f.output, f.x, f.y, f.c, f.extents, s);
+    f.pool.compute_at(f.output, thread);
+}
+
+void schedule_global_pool_gpu(GlobalPoolFuncs f, const GpuTileSchedule &s) {
+    Var thread = tile_output(f.output, f.x, f.y, f.c, f.extents, s);
+    f.pool.compute_at(f.output, thread);
+}
+
+void schedule_linear_gpu(LinearFuncs f, const GpuTileSchedule &s) {
+    Var thread = tile_output(f.output, f.c, f.c, f.c, {f.out_features}, s);
+    f.linear.compute_at(f.output, thread);
+}
+
+void schedule_elementwise_gpu(ElementwiseFuncs f, const GpuTileSchedule &s) {
+    // The per-channel tables (batch norm's scale) as a small kernel of their
+    // own, so that the main kernel reads them instead of recomputing them.
+    for (const Func &table : f.per_channel) {
+        Var co("co"), ci("ci");
+        Func(table).compute_root().gpu_tile(f.c, co, ci, at_most(s.threads, f.extents.back()),
+                                            TailStrategy::GuardWithIf);
+    }
+    tile_output(f.output, f.x, f.y, f.c, f.extents, s);
+}
+
+void schedule_softmax_gpu(SoftmaxFuncs f, const GpuTileSchedule &s) {
+    if (!is_spatial(f.extents)) {
+        // One column of channels: its two reductions on a single thread,
+        // then one thread per output channel. The exponentials stay inline.
+        for (Func reduction : {f.maximum, f.sum}) {
+            reduction.compute_root().gpu_single_thread();
+            reduction.update().gpu_single_thread();
+        }
+        tile_output(f.output, f.x, f.y, f.c, f.extents, s);
+        return;
+    }
+    // One thread per pixel, looping over the channels itself.
+    Var xo("xo"), yo("yo"), xi("xi"), yi("yi");
+    f.output.reorder(f.c, f.x, f.y)
+        .gpu_tile(f.x, f.y, xo, yo, xi, yi, at_most(s.threads_x, f.extents[0]),
+                  at_most(s.threads_y, f.extents[1]), TailStrategy::GuardWithIf);
+    f.maximum.compute_at(f.output, xi);
+    f.sum.compute_at(f.output, xi);
+}
+
+void schedule_lrn_gpu(LrnFuncs f, const GpuTileSchedule &s) {
+    Var thread = tile_output(f.output, f.x, f.y, f.c, f.extents, s);
+    f.window_sum.compute_at(f.output, thread);
+    if (f.size <= 16) {
+        f.window_sum.update().unroll(f.r.x);
+    }
+}
+
+} // namespace strata

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Strata against PyTorch on this machine, in one run, as ratios.
+
+usage: compare_pytorch.py [--strata PATH] [--networks a,b,...] [--threads 1,2]
+                          [--runs N]
+
+For every network and thread count: PyTorch's median latency
+(torchvision model, TorchScript frozen with torch.jit.optimize_for_inference,
+the fair baseline on Debian's build), `strata bench`'s median latency, the
+speed-up (PyTorch ms / Strata ms), Strata's GFLOP/s and its share of the FMA
+peak that `strata bench --peak` measures on the same threads. Both run with
+the same random weights' shapes; speed does not depend on the values.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torchvision
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SIZES = {"alexnet": 227}
+TORCHVISION = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
+               "shufflenet_v2_x1_0"]
+
+
+def torch_median_ms(name, threads, runs):
+    torch.set_num_threads(threads)
+    size = SIZES.get(name, 224)
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        model = torch.jit.optimize_for_inference(torch.jit.script(model))
+        for _ in range(3):
+            model(x)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def strata_bench(strata, name, threads, runs):
+    source = os.path.join(ROOT, "examples", "networks", name + ".strata")
+    result = subprocess.run([strata, "bench", source, "--threads", str(threads), "--runs",
+                             str(runs), "--peak", "--format", "json"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strata", default=os.path.join(ROOT, "build", "compiler", "strata"))
+    parser.add_argument("--networks", default=",".join(TORCHVISION))
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
+          f"{os.cpu_count()} cores; medians of {args.runs} runs\n")
+    header = (f"{'model':<20} {'threads':>7} {'PyTorch ms':>11} {'Strata ms':>10} "
+              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7}")
+    print(header)
+    print("-" * len(header))
+    for name in args.networks.split(","):
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch_ms = torch_median_ms(name, threads, args.runs)
+            bench = strata_bench(args.strata, name, threads, args.runs)
+            strata_ms = bench["median_ms"]
+            gflops = 2 * bench["macs"] / (strata_ms * 1e6)
+            peak = bench["peak_gflops"]
+            share = f"{100 * gflops / peak:6.1f}%" if peak else "    n/a"
+            print(f"{name:<20} {threads:>7} {torch_ms:>11.2f} {strata_ms:>10.2f} "
+                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
