@@ -52,6 +52,13 @@ class Elaborator {
             if (!blocks_.emplace(block.name, &block).second) {
                 throw UserError(block.location, "block '" + block.name + "' is defined twice");
             }
+            std::set<std::string> parameters;
+            for (const BlockParameter &p : block.parameters) {
+                if (!parameters.insert(p.name).second) {
+                    throw UserError(p.location, "block '" + block.name + "' has two parameters "
+                                                "called '" + p.name + "'");
+                }
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 #include "infer_shapes.h"
 
+#include "parameters.h"
+
 namespace strata {
 
 namespace {
@@ -159,23 +161,36 @@ Shape infer(const Graph &graph, const Node &node) {
     throw InternalError("infer_shapes: unknown operator");
 }
 
+// Multiplies step by step so that the check itself cannot overflow.
+bool too_large(const Shape &shape) {
+    int64_t elements = 1;
+    for (int64_t d : shape.dims) {
+        check_internal(d >= 1, "inferred dimensions are positive");
+        if (elements > kMaxElements / d) {
+            return true;
+        }
+        elements *= d;
+    }
+    return false;
+}
+
 } // namespace
 
 void infer_shapes(Graph &graph) {
     verify_graph(graph);
     for (Node &node : graph.nodes) {
         Shape shape = infer(graph, node);
-        // Multiply step by step so that the check itself cannot overflow.
-        int64_t elements = 1;
-        for (int64_t d : shape.dims) {
-            check_internal(d >= 1, "inferred dimensions are positive");
-            if (elements > kMaxElements / d) {
-                throw node_error(node, "the output of " + describe(node) + ", " + shape.str() +
-                                           ", has more than 2^32 elements");
-            }
-            elements *= d;
+        if (too_large(shape)) {
+            throw node_error(node, "the output of " + describe(node) + ", " + shape.str() +
+                                       ", has more than 2^32 elements");
         }
         node.shape = std::move(shape);
+        for (const ParameterSpec &p : parameters_of(graph, node)) {
+            if (too_large(p.shape)) {
+                throw node_error(node, "the " + p.suffix + " of " + describe(node) + ", " +
+                                           p.shape.str() + ", has more than 2^32 elements");
+            }
+        }
     }
 }
 

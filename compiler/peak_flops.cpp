@@ -32,11 +32,13 @@ __attribute__((target("avx512f"))) float fma_chains_avx512(long iterations) {
             acc[i] = _mm512_fmadd_ps(acc[i], a, b);
         }
     }
+    float out[16];
     __m512 sum = acc[0];
     for (int i = 1; i < kChains; ++i) {
         sum = _mm512_add_ps(sum, acc[i]);
     }
-    return _mm512_reduce_add_ps(sum);
+    _mm512_storeu_ps(out, sum);
+    return out[0];
 }
 
 __attribute__((target("avx2,fma"))) float fma_chains_avx2(long iterations) {

@@ -353,12 +353,8 @@ TEST_CASE("evaluate: names defined twice", "[diagnostics]") {
     CHECK(e.help() == "choose another name; values cannot be reassigned");
     CHECK(at(e) == "3:5");
 
-    e = error_of(net("block b(x, x) { relu }\nb(1, x=2)"));
+    e = error_of(net("block b(x) { relu }\nb(1, x=2)"));
     CHECK(e.message() == "parameter 'x' of block 'b' is given twice");
-
-    e = error_of(net("block b(x, x = 2) { relu }\nb(1)"));
-    CHECK(e.message() == "'x' is already defined");
-    CHECK(at(e) == "2:12");
 }
 
 TEST_CASE("evaluate: division by zero and overflow", "[diagnostics]") {
@@ -1245,4 +1241,19 @@ TEST_CASE("mutated example networks load or fail with a user error", "[diagnosti
     // Both outcomes must be common, or the mutations test little.
     CHECK(loaded > 200);
     CHECK(rejected > 1000);
+}
+
+TEST_CASE("a weight tensor too large to hold is refused at its layer", "[diagnostics]") {
+    UserError e = error_of("input 8x4x4\nc: conv 8 100000x100000 pad=50000\n");
+    CHECK_THAT(e.message(), Contains("the weight of conv 'c', 8x8x100000x100000, has more "
+                                     "than 2^32 elements"));
+    CHECK(e.location().line == 2);
+}
+
+TEST_CASE("a block with two parameters of one name is refused where it is defined",
+          "[diagnostics]") {
+    UserError e = error_of("block b(x, x) { relu }\ninput 3x4x4\nrelu\n");
+    CHECK_THAT(e.message(), Contains("block 'b' has two parameters called 'x'"));
+    CHECK(e.location().line == 1);
+    CHECK(e.location().column == 12);
 }
