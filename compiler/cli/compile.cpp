@@ -50,10 +50,10 @@ int run_compile(const std::vector<std::string> &args) {
     compile.optimise.log = &std::cerr;
 
     CompileSummary summary = compile_network(compile);
-    std::cout << "wrote " << summary.library << " and " << summary.header << ": "
-              << summary.layers << " layers, " << summary.kernels << " distinct kernels, "
-              << summary.arena_bytes << "-byte arena, " << summary.weight_bytes
-              << " bytes of weights\n";
+    std::cout << "wrote " << summary.library << " and " << summary.header
+              << "\n  layers run: " << summary.layers << ", distinct kernels: " << summary.kernels
+              << ", arena: " << summary.arena_bytes << " bytes, weights: " << summary.weight_bytes
+              << " bytes\n";
     return kOk;
 }
 
