@@ -68,6 +68,41 @@ std::atomic<float> sink{0};
 
 } // namespace
 
+double measure_read_bandwidth(int threads, int64_t bytes) {
+    threads = std::max(1, threads);
+    size_t count = static_cast<size_t>(bytes) / sizeof(float);
+    std::vector<float> data(count, 1.0f); // written once, so every page is real
+    double best = 0;
+    for (int round = 0; round < 3; ++round) {
+        auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) {
+            pool.emplace_back([&, t] {
+                size_t begin = count / threads * t;
+                size_t end = t + 1 == threads ? count : count / threads * (t + 1);
+                // Eight partial sums let the compiler vectorise the loop.
+                float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (size_t i = begin; i + 8 <= end; i += 8) {
+                    for (int k = 0; k < 8; ++k) {
+                        partial[k] += data[i + k];
+                    }
+                }
+                float sum = 0;
+                for (float p : partial) {
+                    sum += p;
+                }
+                sink.store(sum);
+            });
+        }
+        for (std::thread &t : pool) {
+            t.join();
+        }
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = std::max(best, static_cast<double>(bytes) / seconds / 1e9);
+    }
+    return best;
+}
+
 PeakFlops measure_peak_flops(int threads, double seconds) {
     PeakFlops peak;
     peak.threads = std::max(1, threads);

@@ -1,6 +1,9 @@
-// The machine's measured limit: float32 FMA throughput from a register-only
-// microbenchmark, the figure every "% of peak" in Strata's reports divides by.
+// The machine's measured limits: float32 FMA throughput from a register-only
+// microbenchmark, the figure every "% of peak" in Strata's reports divides by,
+// and memory read bandwidth, which bounds layers that stream their weights.
 #pragma once
+
+#include <cstdint>
 
 namespace strata {
 
@@ -8,7 +11,12 @@ struct PeakFlops {
     double gflops = 0;      // counting one FMA as 2 flops
     int vector_floats = 0;  // 16 with AVX-512, 8 with AVX2+FMA
     int threads = 0;
+    double read_gbps = 0;   // filled by measure_read_bandwidth's callers
 };
+
+/// Read bandwidth from memory: `threads` threads each summing its own part
+/// of a buffer far larger than the caches, best of three rounds, in GB/s.
+double measure_read_bandwidth(int threads, int64_t bytes = int64_t{512} << 20);
 
 /// Runs `threads` threads of independent FMA chains for about `seconds`
 /// and returns the best of three rounds. On a CPU without AVX2+FMA (or not

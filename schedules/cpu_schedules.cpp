@@ -23,40 +23,81 @@ int fit_vector(int preferred, int extent) {
     return width;
 }
 
-int round_up_to_power_of_two(int extent) {
-    int width = 1;
-    while (width < extent) {
-        width *= 2;
-    }
-    return width;
-}
-
 int clamp_tile(int preferred, int extent) {
     return std::max(1, std::min(preferred, extent));
+}
+
+// The largest divisor of `extent` that is at most `preferred`.
+int divisor_at_most(int extent, int preferred) {
+    for (int d = std::min(preferred, extent); d > 1; --d) {
+        if (extent % d == 0) {
+            return d;
+        }
+    }
+    return 1;
+}
+
+// Pixels per register tile along a row of `width`: the row itself when it
+// fits, else the largest divisor of the row in (preferred / 2, preferred]
+// (14 for rows of 28, 56, 112 and 224 when 14 is preferred), so that no
+// tile overlaps another, else `preferred` with the last tile shifted
+// inwards. Never more than `preferred`: one accumulator past the register
+// file spills on every step (measured: 7 pixels where AVX2 plans 6 halved
+// the speed, worse than redoing the overlap of a shifted tile).
+int row_tile(int width, int preferred) {
+    if (width <= preferred) {
+        return width;
+    }
+    for (int d = preferred; d > preferred / 2; --d) {
+        if (width % d == 0) {
+            return d;
+        }
+    }
+    return preferred;
+}
+
+// Rows per parallel task: a divisor of `height` that makes about
+// `tasks / other_tasks` bands, each at least kMinParallelWork of work.
+int band_rows(int height, int other_tasks, int tasks, int64_t work_per_row) {
+    int bands = std::max(1, (tasks + other_tasks - 1) / other_tasks);
+    int rows = std::max(1, height / bands);
+    while (rows < height && work_per_row * rows < kMinParallelWork) {
+        ++rows;
+    }
+    return divisor_at_most(height, rows);
 }
 
 std::string flag(bool value) {
     return value ? "1" : "0";
 }
 
-// A feature map is vectorised along x unless it is a single pixel, where
-// only the channels are left to vectorise (after global pooling, or an NF
-// vector).
 bool is_spatial(const std::vector<int> &extents) {
-    return extents.size() == 3 && (extents[0] > 1 || extents[1] > 1);
+    return extents.size() == 3 && (extents[1] > 1 || extents[2] > 1);
 }
 
-int channel_extent(const std::vector<int> &extents) {
-    return extents.back();
+int64_t elements_of(const std::vector<int> &extents) {
+    int64_t n = 1;
+    for (int e : extents) {
+        n *= e;
+    }
+    return n;
+}
+
+// Vectorises `func` along `c` (dense), a last partial vector shifted inwards.
+void vectorize_channels(Func func, const Var &c, int channels, int vector_width) {
+    const int vec = fit_vector(vector_width, channels);
+    if (vec > 1) {
+        func.vectorize(c, vec, TailStrategy::ShiftInwards);
+    }
 }
 
 // Vectorises `func` along its channels (for outputs whose x and y are 1 or
-// absent), in blocks of vectors that run in parallel when there are several.
+// absent), in blocks of vectors that run in parallel when there is enough.
 void schedule_channels(Func func, const Var &c, int channels, int vector_width, bool parallel) {
     const int vec = fit_vector(vector_width, channels);
     const int block = vec * 16;
     Var co("co"), ci("ci");
-    if (parallel && channels >= 2 * block) {
+    if (parallel && channels >= 4 * block && channels >= kMinParallelWork) {
         func.split(c, co, ci, block, TailStrategy::ShiftInwards).parallel(co);
         func.vectorize(ci, vec);
     } else if (vec > 1) {
@@ -64,61 +105,40 @@ void schedule_channels(Func func, const Var &c, int channels, int vector_width, 
     }
 }
 
-// How a conv schedule covers a row of `width` outputs with vectors.
-struct RowVectors {
-    int vector = 1;       // lanes per vector
-    int tile = 1;         // outputs per register tile, a multiple of `vector`
-    bool rounded = false; // one vector rounded up past the row's end
-    TailStrategy output_tail = TailStrategy::ShiftInwards;
-    TailStrategy update_tail = TailStrategy::RoundUp;
+// The loops of a (c, x, y) output cut into tiles of one channel vector by
+// `tile_x` pixels, tasks of bands of rows. Returns the Var of one tile,
+// where its reduction is computed.
+struct ChannelTiles {
+    Var tile;
+    bool parallel = false;
 };
 
-// Rows that take whole register tiles use them all, the last tile shifted
-// inwards to overlap the one before. A row that fits in one tile but not in
-// whole vectors (7, 14 or 28 wide, late in a network) is one tile rounded
-// up past the row's end and stored under a guard: 7 of 8 lanes then do
-// useful work, against 4 of 16 with narrower, overlapping vectors. The
-// extra lanes read the zero border, which the lowering adds for that
-// reason (conv_cpu_needs_border); without it their loads are guarded,
-// which is correct but slow.
-RowVectors row_vectors(const ConvFuncs &f, int vector_width, int tile_x) {
-    const int width = f.extents[0];
-    RowVectors row;
-    row.rounded = conv_cpu_needs_border(width, vector_width, tile_x);
-    if (row.rounded) {
-        row.vector = std::min(vector_width, round_up_to_power_of_two(width));
-        row.tile = (width + row.vector - 1) / row.vector * row.vector;
-        row.output_tail = TailStrategy::GuardWithIf;
-        row.update_tail = f.padded.defined() ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
-    } else {
-        row.vector = fit_vector(vector_width, width);
-        row.tile = row.vector * clamp_tile(tile_x, width / row.vector);
+ChannelTiles tile_channels_by_pixels(Func output, const Var &c, const Var &x, const Var &y,
+                                     const std::vector<int> &extents, int vector_width,
+                                     int tile_x, int tasks, bool parallel, int64_t work) {
+    const int channels = extents[0], width = extents[1], height = extents[2];
+    const int vec = fit_vector(vector_width, channels);
+    const int tx = row_tile(width, tile_x);
+    Var co("co"), ci("ci"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
+    output.split(c, co, ci, vec, TailStrategy::ShiftInwards)
+        .split(x, xo, xi, tx, TailStrategy::ShiftInwards);
+    const int rows = band_rows(height, 1, tasks, work / height);
+    output.split(y, yo, yi, rows, TailStrategy::ShiftInwards)
+        .reorder(ci, xi, co, xo, yi, yo);
+    if (vec > 1) {
+        output.vectorize(ci);
     }
-    return row;
-}
-
-// Halide 14 allocates a producer for the lanes a RoundUp tail adds to its
-// consumer, but computes it only over the region the consumer's real lanes
-// need: the extra lanes would read uninitialised memory (harmless for the
-// result, but denormal garbage slowed a conv 20-fold). Bounding the
-// border's extent to what the rounded-up tile reads (itself a whole number
-// of vectors, as the border is vectorised too) makes them read zeros.
-void bound_rounded_border(ConvFuncs &f, const RowVectors &row) {
-    if (row.rounded) {
-        int extent = (row.tile - 1) * f.stride_w + (f.kernel_w - 1) * f.dilation_w + 1;
-        f.padded.bound_extent(f.x, (extent + row.vector - 1) / row.vector * row.vector);
+    output.unroll(xi);
+    ChannelTiles tiles;
+    tiles.tile = co;
+    tiles.parallel = parallel && work >= 2 * kMinParallelWork && rows < height;
+    if (tiles.parallel) {
+        output.parallel(yo);
     }
+    return tiles;
 }
 
 } // namespace
-
-bool conv_cpu_needs_border(int output_width, int vector_width, int tile_x) {
-    if (output_width <= 1) {
-        return false;
-    }
-    return output_width < vector_width ||
-           (output_width % vector_width != 0 && output_width < vector_width * tile_x);
-}
 
 int default_cpu_vector_width(const Halide::Target &target) {
     using Feature = Halide::Target::Feature;
@@ -138,69 +158,174 @@ int default_cpu_vector_width(const Halide::Target &target) {
 // ---------------------------------------------------------------------------
 
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target) {
-    // Register tiles of tile_x * tile_channels accumulators: 16 of the 32
-    // AVX-512 or NEON registers, 8 of AVX2's 16, leaving room for the input
-    // vectors and the broadcast weights.
+    // A register tile of tile_blocks x tile_x accumulators, with the
+    // tile_blocks weight vectors and one broadcast input beside them:
+    // 2 x 14 = 28 of AVX-512's 32 registers (4 x 7 spills, and loads twice
+    // the weight bytes per FMA from L2: measured 5-15% slower); 2 x 6 = 12
+    // of the 16 of AVX2 and SSE4.1; NEON's 8-float vectors are register
+    // pairs, 24 of its 32 registers.
     ConvCpuSchedule schedule;
     schedule.vector_width = default_cpu_vector_width(target);
-    schedule.tile_x =
-        schedule.vector_width == 16 ? 2 : (target.arch == Halide::Target::ARM ? 1 : 2);
-    schedule.tile_channels =
-        schedule.vector_width == 16 || target.arch == Halide::Target::ARM ? 8 : 4;
+    schedule.tile_blocks = 2;
+    schedule.tile_x = schedule.vector_width == 16 ? 14 : 6;
+    schedule.chunk_bytes = 32768; // two thirds of a 48 KiB L1
+    schedule.tasks = 16;
     schedule.parallel = true;
     return schedule;
 }
 
 std::string describe(const ConvCpuSchedule &s) {
     return "conv-cpu vector=" + std::to_string(s.vector_width) +
-           " tile_x=" + std::to_string(s.tile_x) +
-           " tile_channels=" + std::to_string(s.tile_channels) + " parallel=" + flag(s.parallel);
+           " tile_blocks=" + std::to_string(s.tile_blocks) +
+           " tile_x=" + std::to_string(s.tile_x) + " tasks=" + std::to_string(s.tasks) +
+           " cache_bytes=" + std::to_string(s.cache_bytes) +
+           " chunk_bytes=" + std::to_string(s.chunk_bytes) + " parallel=" + flag(s.parallel);
 }
 
-void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
-    const int channels = f.extents[2];
-    const int tile_c = clamp_tile(s.tile_channels, channels);
-    const RowVectors row = row_vectors(f, s.vector_width, s.tile_x);
-    Var xo("xo"), xi("xi"), co("co"), ci("ci"), tile("tile");
+namespace {
 
-    // The output in register tiles (row.tile x tile_c), stored after the
-    // sum over all taps; tiles of one row, then rows, then channel tiles.
-    // Channel tails shift inwards, so every tile has the same, constant size.
-    f.output.split(f.x, xo, xi, row.tile, row.output_tail)
-        .split(f.c, co, ci, tile_c, TailStrategy::ShiftInwards)
-        .reorder(xi, ci, xo, f.y, co)
-        .fuse(f.y, co, tile);
-    if (row.vector > 1) {
-        f.output.vectorize(xi, row.vector);
+// The conv with its reduction over input channels cut into chunks whose
+// weights stay in L1 while every register tile of the task uses them.
+void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
+    const int channels = f.extents[0], width = f.extents[1], height = f.extents[2];
+    const int block = f.block;
+    const int tile_blocks = divisor_at_most(f.blocks, s.tile_blocks);
+    const int tx = row_tile(width, s.tile_x);
+    const int ty = width < s.tile_x ? std::max(1, std::min(height, s.tile_x / width)) : 1;
+    const int taps = static_cast<int>(f.weight_bytes /
+                                      (int64_t{4} * block * f.blocks * f.in_channels_per_group));
+    const int chunk = divisor_at_most(
+        f.in_channels_per_group,
+        std::max(1, s.chunk_bytes / (4 * block * tile_blocks * taps)));
+    const int channel_tiles = f.blocks / tile_blocks;
+
+    // Tasks: (group of channel tiles, band of rows). Weights that fit in
+    // the cache are shared by all tasks; larger ones are split between
+    // them, so that each task reads its part of the weights once.
+    int groups = 1;
+    if (f.weight_bytes > s.cache_bytes) {
+        groups = divisor_at_most(channel_tiles, s.tasks);
     }
-    f.output.unroll(xi).unroll(ci);
-    if (s.parallel) {
-        f.output.parallel(tile);
+    const int group_blocks = f.blocks / groups;
+    const int rows = band_rows(height, groups, s.tasks, f.macs / height / groups);
+    Var cb("cbo"), lane("lo"), cg("cg"), cbl("cbl"), yo("yo"), yi("yi"), task("task");
+    f.output
+        .split(f.c, cb, lane, block,
+               channels % block == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .split(cb, cg, cbl, group_blocks)
+        .split(f.y, yo, yi, rows)
+        .reorder(lane, cbl, f.x, yi, yo, cg)
+        .fuse(yo, cg, task);
+    if (block > 1) {
+        f.output.vectorize(lane);
+    }
+    if (s.parallel && f.macs >= 2 * kMinParallelWork) {
+        f.output.parallel(task);
     }
 
-    // The accumulators of one tile: the vectors along x and the channels
-    // innermost and unrolled, so they live in registers while the taps and
-    // input channels run outside them.
-    std::vector<Halide::VarOrRVar> update_order = {f.x, f.c};
-    for (int i = 0; i < f.r.dimensions(); ++i) {
-        update_order.push_back(f.r[i]);
+    // The task's accumulators in memory (L1 or L2), in register tiles of
+    // tile_blocks x tx x ty summed over one chunk of input channels at a
+    // time; all tiles of the task use the chunk's weights before the next.
+    f.conv.compute_at(f.output, task);
+    if (block > 1) {
+        f.conv.vectorize(f.lane, block);
     }
-    f.conv.compute_at(f.output, xo);
-    f.conv.update().reorder(update_order);
-    if (row.vector > 1) {
-        f.conv.vectorize(f.x, row.vector, TailStrategy::RoundUp);
-        f.conv.update().vectorize(f.x, row.vector, row.update_tail);
+    Var xo("xo"), xi("xi"), yo2("yo2"), yi2("yi2"), cbo("cbo2"), cbi("cbi2");
+    Halide::RVar rco("rco"), rci("rci");
+    f.conv.update()
+        .split(f.x, xo, xi, tx,
+               width % tx == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .split(f.y, yo2, yi2, ty, TailStrategy::GuardWithIf)
+        .split(f.cb, cbo, cbi, tile_blocks)
+        .split(f.r.x, rco, rci, chunk)
+        .reorder(f.lane, cbi, xi, yi2, rci, f.r.y, f.r.z, xo, yo2, cbo, rco);
+    if (block > 1) {
+        f.conv.update().vectorize(f.lane, block);
     }
-    f.conv.unroll(f.x).unroll(f.c);
-    f.conv.update().unroll(f.x).unroll(f.c);
+    f.conv.update().unroll(cbi).unroll(xi).unroll(yi2);
 
-    // The zero border once, before the tiles: every channel tile reads all
-    // of it, so computing it per tile would repeat the copy.
     if (f.padded.defined()) {
-        f.padded.compute_root().vectorize(f.x, row.vector, TailStrategy::RoundUp);
-        bound_rounded_border(f, row);
-        if (s.parallel) {
-            f.padded.parallel(f.c);
+        f.padded.compute_at(f.output, task);
+        const int vec = fit_vector(s.vector_width, f.in_channels_per_group);
+        if (vec > 1) {
+            f.padded.vectorize(f.padded.args()[0], vec, TailStrategy::ShiftInwards);
+        }
+    }
+}
+
+} // namespace
+
+void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
+    // Rows narrower than half a register tile (7x7 maps): tiles span rows,
+    // which only the chunked form allows, and each row band holds too few
+    // tiles to reuse the weights of a channel tile from L2 otherwise.
+    if (s.chunk_bytes > 0 && 2 * f.extents[1] <= s.tile_x) {
+        schedule_conv_cpu_chunked(f, s);
+        return;
+    }
+    const int channels = f.extents[0], width = f.extents[1], height = f.extents[2];
+    const int block = f.block;
+    const int tile_blocks = clamp_tile(s.tile_blocks, f.blocks);
+    const int tx = row_tile(width, s.tile_x);
+    const int channel_tiles = (f.blocks + tile_blocks - 1) / tile_blocks;
+    Var cb("cbo"), lane("lo"), co("co"), cbi("cbi"), xo("xo"), xi("xi"), yo("yo"), yi("yi"),
+        task("task");
+
+    // Output channel c = (co * tile_blocks + cbi) * block + lane: a tile is
+    // tile_blocks whole blocks by tx pixels of one row. Only a last block
+    // past the channels is guarded; the last channel tile (of an odd number
+    // of blocks) and the last x tile shift inwards, whole blocks still.
+    f.output
+        .split(f.c, cb, lane, block,
+               channels % block == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .split(cb, co, cbi, tile_blocks, TailStrategy::ShiftInwards)
+        .split(f.x, xo, xi, tx, TailStrategy::ShiftInwards);
+
+    // Weights that fit in the cache: every channel tile of a pixel tile in
+    // turn, so that the pixels' inputs (most of the loads) stay in L1 and
+    // the input is read once; tasks are bands of rows. Larger weights: a
+    // channel tile at a time over all rows, so that its weights are read
+    // from memory once; tasks are (channel tile, band) pairs.
+    const bool rows_outer = f.weight_bytes <= s.cache_bytes;
+    Var tile = rows_outer ? co : xo;
+    if (rows_outer) {
+        const int rows = band_rows(height, 1, s.tasks, f.macs / height);
+        f.output.split(f.y, yo, yi, rows).reorder(lane, cbi, xi, co, xo, yi, yo).rename(yo, task);
+    } else {
+        const int rows =
+            band_rows(height, channel_tiles, s.tasks, f.macs / height / channel_tiles);
+        f.output.split(f.y, yo, yi, rows)
+            .reorder(lane, cbi, xi, xo, yi, yo, co)
+            .fuse(yo, co, task);
+    }
+    if (block > 1) {
+        f.output.vectorize(lane);
+    }
+    f.output.unroll(cbi).unroll(xi);
+    if (s.parallel && f.macs >= 2 * kMinParallelWork) {
+        f.output.parallel(task);
+    }
+
+    // The accumulators of one tile in registers: lanes, pixels and blocks
+    // innermost and unrolled, the input channels, then the taps, outside.
+    f.conv.compute_at(f.output, tile);
+    f.conv.update().reorder(f.lane, f.cb, f.x, f.r.x, f.r.y, f.r.z);
+    if (block > 1) {
+        f.conv.vectorize(f.lane, block);
+        f.conv.update().vectorize(f.lane, block);
+    }
+    f.conv.unroll(f.x).unroll(f.cb);
+    f.conv.update().unroll(f.x).unroll(f.cb);
+
+    // The zero border once per band of rows (and channel tile), not tested
+    // per tap: the band's rows plus the window's halo, every input channel.
+    if (f.padded.defined()) {
+        // Shifted inwards, not rounded up: past the channels the border
+        // would read outside the input.
+        f.padded.compute_at(f.output, task);
+        const int vec = fit_vector(s.vector_width, f.in_channels_per_group);
+        if (vec > 1) {
+            f.padded.vectorize(f.padded.args()[0], vec, TailStrategy::ShiftInwards);
         }
     }
 }
@@ -212,50 +337,39 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
 DepthwiseConvCpuSchedule default_depthwise_conv_cpu_schedule(const Halide::Target &target) {
     DepthwiseConvCpuSchedule schedule;
     schedule.vector_width = default_cpu_vector_width(target);
-    schedule.tile_x = 4; // a 3x3 window re-reads each input vector nine times from L1
+    schedule.tile_x = 4;
+    schedule.tasks = 16;
     schedule.parallel = true;
     return schedule;
 }
 
 std::string describe(const DepthwiseConvCpuSchedule &s) {
     return "depthwise-conv-cpu vector=" + std::to_string(s.vector_width) +
-           " tile_x=" + std::to_string(s.tile_x) + " parallel=" + flag(s.parallel);
+           " tile_x=" + std::to_string(s.tile_x) + " tasks=" + std::to_string(s.tasks) +
+           " parallel=" + flag(s.parallel);
 }
 
-void schedule_depthwise_conv_cpu(ConvFuncs f, const DepthwiseConvCpuSchedule &s) {
-    const RowVectors row = row_vectors(f, s.vector_width, s.tile_x);
-    Var xo("xo"), xi("xi");
-
-    // One channel per task; within it rows, then register tiles along x.
-    f.output.split(f.x, xo, xi, row.tile, row.output_tail).reorder(xi, xo, f.y, f.c);
-    if (row.vector > 1) {
-        f.output.vectorize(xi, row.vector);
-    }
-    f.output.unroll(xi);
-    if (s.parallel) {
-        f.output.parallel(f.c);
-    }
+void schedule_depthwise_conv_cpu(DepthwiseConvFuncs f, const DepthwiseConvCpuSchedule &s) {
+    const int vec = fit_vector(s.vector_width, f.extents[0]);
+    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents,
+                                                 s.vector_width, s.tile_x, s.tasks, s.parallel,
+                                                 f.macs);
 
     // Accumulators of one tile in registers; the taps unrolled when the
     // window is small enough for the code to stay compact.
-    f.conv.compute_at(f.output, xo);
-    f.conv.update().reorder(f.x, f.r.x, f.r.y);
-    if (row.vector > 1) {
-        f.conv.vectorize(f.x, row.vector, TailStrategy::RoundUp);
-        f.conv.update().vectorize(f.x, row.vector, row.update_tail);
+    f.conv.compute_at(f.output, tiles.tile);
+    f.conv.update().reorder(f.c, f.x, f.r.x, f.r.y);
+    if (vec > 1) {
+        f.conv.vectorize(f.c, vec);
+        f.conv.update().vectorize(f.c, vec);
     }
     f.conv.unroll(f.x);
     f.conv.update().unroll(f.x);
     if (f.kernel_w <= 7) {
         f.conv.update().unroll(f.r.x);
     }
-
-    // The padded plane of the channel being computed, while it is hot.
-    if (f.padded.defined()) {
-        f.padded.compute_at(f.output, f.c).vectorize(f.x, row.vector, TailStrategy::RoundUp);
-        bound_rounded_border(f, row);
-    }
 }
+
 
 // ---------------------------------------------------------------------------
 // Pooling.
@@ -264,61 +378,47 @@ void schedule_depthwise_conv_cpu(ConvFuncs f, const DepthwiseConvCpuSchedule &s)
 PoolCpuSchedule default_pool_cpu_schedule(const Halide::Target &target) {
     PoolCpuSchedule schedule;
     schedule.vector_width = default_cpu_vector_width(target);
+    schedule.tile_x = 4;
+    schedule.tasks = 16;
     schedule.parallel = true;
     return schedule;
 }
 
 std::string describe(const PoolCpuSchedule &s) {
-    return "pool-cpu vector=" + std::to_string(s.vector_width) + " parallel=" + flag(s.parallel);
+    return "pool-cpu vector=" + std::to_string(s.vector_width) +
+           " tile_x=" + std::to_string(s.tile_x) + " tasks=" + std::to_string(s.tasks) +
+           " parallel=" + flag(s.parallel);
 }
 
 void schedule_pool_cpu(PoolFuncs f, const PoolCpuSchedule &s) {
-    const int width = f.extents[0];
-    const int vec = fit_vector(s.vector_width, width);
-    Var xo("xo"), xi("xi");
-
-    // A channel per task, then rows, then vectors along x.
-    f.output.split(f.x, xo, xi, vec, TailStrategy::ShiftInwards).reorder(xi, xo, f.y, f.c);
+    const int vec = fit_vector(s.vector_width, f.extents[0]);
+    const int64_t work = elements_of(f.extents) * f.kernel_w * f.kernel_w;
+    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents,
+                                                 s.vector_width, s.tile_x, s.tasks, s.parallel,
+                                                 work);
+    f.pool.compute_at(f.output, tiles.tile);
+    f.pool.update().reorder(f.c, f.x, f.r.x, f.r.y);
     if (vec > 1) {
-        f.output.vectorize(xi);
+        f.pool.vectorize(f.c, vec);
+        f.pool.update().vectorize(f.c, vec);
     }
-    if (s.parallel) {
-        f.output.parallel(f.c);
-    }
-
-    // The window's reduction on one output vector, taps outside it.
-    f.pool.compute_at(f.output, xo);
-    f.pool.update().reorder(f.x, f.r.x, f.r.y);
-    if (vec > 1) {
-        f.pool.vectorize(f.x);
-        f.pool.update().vectorize(f.x);
-    }
+    f.pool.unroll(f.x);
+    f.pool.update().unroll(f.x);
     if (f.kernel_w <= 7) {
         f.pool.update().unroll(f.r.x);
-    }
-
-    // The bordered plane of the current channel, computed while it is hot.
-    if (f.padded.defined()) {
-        f.padded.compute_at(f.output, f.c).vectorize(f.x, vec, TailStrategy::RoundUp);
     }
 }
 
 void schedule_global_pool_cpu(GlobalPoolFuncs f, const PoolCpuSchedule &s) {
-    const int channels = channel_extent(f.extents);
+    const int channels = f.extents[0];
     const int vec = fit_vector(s.vector_width, channels);
-    // Up to four vectors per block; a whole number of them, so that the
-    // reduction's vectors fit the block exactly.
+    // Up to four vectors per block, a whole number of them, so that the
+    // reduction's vectors fit the block exactly; each reads dense vectors.
     const int block = vec * clamp_tile(4, channels / vec);
     Var co("co"), ci("ci");
-
-    // Vectors across channels: each lane sums its own plane, so the loads
-    // are gathers, but the whole layer reads its input exactly once.
     f.output.split(f.c, co, ci, block, TailStrategy::ShiftInwards);
     if (vec > 1) {
         f.output.vectorize(ci, vec);
-    }
-    if (s.parallel && channels > block) {
-        f.output.parallel(co);
     }
     f.pool.compute_at(f.output, co);
     f.pool.update().reorder(f.c, f.r.x, f.r.y);
@@ -326,6 +426,9 @@ void schedule_global_pool_cpu(GlobalPoolFuncs f, const PoolCpuSchedule &s) {
         f.pool.vectorize(f.c, vec);
         f.pool.update().vectorize(f.c, vec);
     }
+    f.pool.unroll(f.c);
+    f.pool.update().unroll(f.c);
+    (void)s.parallel; // a global pool reads its input once: never worth a thread wake-up
 }
 
 // ---------------------------------------------------------------------------
@@ -348,13 +451,13 @@ std::string describe(const LinearCpuSchedule &s) {
 void schedule_linear_cpu(LinearFuncs f, const LinearCpuSchedule &s) {
     const int vec = fit_vector(s.vector_width, f.in_features);
     const int tile = clamp_tile(s.tile_outputs, f.out_features);
+    const int64_t macs = int64_t(f.in_features) * f.out_features;
     Var co("co"), ci("ci"), lane("lane");
     RVar ro("ro"), ri("ri");
 
-    // Tiles of output features; a task takes several tiles so that tiny
-    // layers do not drown in scheduling overhead.
+    // Tiles of output features, in parallel when the layer is big enough.
     f.output.split(f.c, co, ci, tile, TailStrategy::ShiftInwards);
-    if (s.parallel && f.out_features >= 4 * tile) {
+    if (s.parallel && f.out_features >= 4 * tile && macs >= 2 * kMinParallelWork) {
         f.output.parallel(co);
     }
     f.linear.compute_at(f.output, co);
@@ -372,7 +475,8 @@ void schedule_linear_cpu(LinearFuncs f, const LinearCpuSchedule &s) {
 }
 
 // ---------------------------------------------------------------------------
-// Element-wise layers and the channel-wise normalisations.
+// Element-wise layers, layout conversions and the channel-wise
+// normalisations.
 // ---------------------------------------------------------------------------
 
 ElementwiseCpuSchedule default_elementwise_cpu_schedule(const Halide::Target &target) {
@@ -388,75 +492,56 @@ std::string describe(const ElementwiseCpuSchedule &s) {
 }
 
 void schedule_elementwise_cpu(ElementwiseFuncs f, const ElementwiseCpuSchedule &s) {
-    const int channels = channel_extent(f.extents);
+    const int channels = f.extents[0];
     for (const Func &table : f.per_channel) {
+        // ShiftInwards: the tables read weights, which must not be read past
+        // their end.
         Func(table).compute_root();
-        const int vec = fit_vector(s.vector_width, channels);
-        if (vec > 1) {
-            // ShiftInwards: the tables read weights, which must not be read
-            // past their end.
-            Func(table).vectorize(f.c, vec, TailStrategy::ShiftInwards);
-        }
+        vectorize_channels(table, f.c, channels, s.vector_width);
     }
 
     if (!is_spatial(f.extents)) {
         schedule_channels(f.output, f.c, channels, s.vector_width, s.parallel);
         return;
     }
-    const int vec = fit_vector(s.vector_width, f.extents[0]);
-    Var rows("rows");
-    if (vec > 1) {
-        f.output.vectorize(f.x, vec, TailStrategy::ShiftInwards);
-    }
-    f.output.fuse(f.y, f.c, rows);
-    if (s.parallel) {
-        f.output.parallel(rows);
+    // Vectors along the dense channels; rows in parallel only for big
+    // layers (an element costs a few cycles, a thread wake-up 0.3 ms).
+    vectorize_channels(f.output, f.c, channels, s.vector_width);
+    const int64_t elements = elements_of(f.extents);
+    if (s.parallel && elements >= 4 * kMinParallelWork && f.extents[2] > 1) {
+        f.output.parallel(f.y);
     }
 }
 
 void schedule_softmax_cpu(SoftmaxFuncs f, const ElementwiseCpuSchedule &s) {
-    const int channels = channel_extent(f.extents);
+    const int channels = f.extents[0];
     if (!is_spatial(f.extents)) {
         // A single column of channels (the classifier's output): the two
         // reductions are serial, the exponentials and the output vectorised.
         f.maximum.compute_root();
         f.sum.compute_root();
         f.exp.compute_root();
-        const int vec = fit_vector(s.vector_width, channels);
-        if (vec > 1) {
-            f.exp.vectorize(f.c, vec, TailStrategy::ShiftInwards);
-        }
+        vectorize_channels(f.exp, f.c, channels, s.vector_width);
         schedule_channels(f.output, f.c, channels, s.vector_width, false);
         return;
     }
 
-    // Per output vector along x: its maximum and sum over the channels and
-    // its exponentials, then every channel of the output.
-    const int vec = fit_vector(s.vector_width, f.extents[0]);
-    Var xo("xo"), xi("xi");
-    f.output.split(f.x, xo, xi, vec, TailStrategy::ShiftInwards).reorder(xi, f.c, xo, f.y);
-    for (Func reduction : {f.maximum, f.sum}) {
-        reduction.compute_at(f.output, xo);
-        reduction.update().reorder(f.x, f.r.x);
-        if (vec > 1) {
-            reduction.vectorize(f.x);
-            reduction.update().vectorize(f.x);
-        }
-    }
-    f.exp.compute_at(f.output, xo);
-    if (vec > 1) {
-        f.output.vectorize(xi);
-        f.exp.vectorize(f.x);
-    }
-    if (s.parallel) {
+    // Per pixel: its maximum and sum over the channels, its exponentials,
+    // then the output, each across the dense channels.
+    f.maximum.compute_at(f.output, f.x);
+    f.sum.compute_at(f.output, f.x);
+    f.exp.compute_at(f.output, f.x);
+    vectorize_channels(f.exp, f.c, channels, s.vector_width);
+    vectorize_channels(f.output, f.c, channels, s.vector_width);
+    if (s.parallel && elements_of(f.extents) >= 4 * kMinParallelWork) {
         f.output.parallel(f.y);
     }
 }
 
 void schedule_lrn_cpu(LrnFuncs f, const ElementwiseCpuSchedule &s) {
-    const int channels = channel_extent(f.extents);
+    const int channels = f.extents[0];
+    const int vec = fit_vector(s.vector_width, channels);
     if (!is_spatial(f.extents)) {
-        const int vec = fit_vector(s.vector_width, channels);
         f.square.compute_root();
         f.window_sum.compute_root();
         if (vec > 1) {
@@ -471,26 +556,37 @@ void schedule_lrn_cpu(LrnFuncs f, const ElementwiseCpuSchedule &s) {
         return;
     }
 
-    // A row at a time: the squares of the row for every channel, then per
-    // output vector the sum over the window of channels.
-    const int vec = fit_vector(s.vector_width, f.extents[0]);
-    Var xo("xo"), xi("xi");
-    f.output.split(f.x, xo, xi, vec, TailStrategy::ShiftInwards).reorder(xi, xo, f.c, f.y);
-    f.square.compute_at(f.output, f.y);
-    f.window_sum.compute_at(f.output, xo);
-    f.window_sum.update().reorder(f.x, f.r.x);
+    // A pixel at a time: the squares of its channels (with the zero border),
+    // then per output vector the sum over the window of channels.
+    f.square.compute_at(f.output, f.x);
+    f.window_sum.compute_at(f.output, f.x);
+    f.window_sum.update().reorder(f.c, f.r.x);
     if (f.size <= 16) {
         f.window_sum.update().unroll(f.r.x);
     }
     if (vec > 1) {
-        f.output.vectorize(xi);
-        // Not RoundUp: the border is along c only, x must stay inside.
-        f.square.vectorize(f.x, vec, TailStrategy::ShiftInwards);
-        f.window_sum.vectorize(f.x);
-        f.window_sum.update().vectorize(f.x);
+        vectorize_channels(f.output, f.c, channels, s.vector_width);
+        f.square.vectorize(f.c, vec, TailStrategy::RoundUp);
+        f.window_sum.vectorize(f.c, vec, TailStrategy::RoundUp);
+        f.window_sum.update().vectorize(f.c, vec, TailStrategy::RoundUp);
     }
-    if (s.parallel) {
+    if (s.parallel && elements_of(f.extents) * f.size >= 4 * kMinParallelWork) {
         f.output.parallel(f.y);
+    }
+}
+
+void schedule_layout_cpu(LayoutFuncs f, const ElementwiseCpuSchedule &s) {
+    // A transpose per pixel row: vectors along the output's dense dimension,
+    // whose loads stride across the source.
+    const int inner = f.extents[0];
+    if (f.to_internal) {
+        vectorize_channels(f.output, f.c, inner, s.vector_width);
+    } else {
+        vectorize_channels(f.output, f.x, inner, s.vector_width);
+    }
+    const Var &outer = f.to_internal ? f.y : f.c;
+    if (s.parallel && elements_of(f.extents) >= 4 * kMinParallelWork) {
+        f.output.parallel(outer);
     }
 }
 

@@ -1,65 +1,82 @@
-// Default schedule templates for CPUs with vector units (AVX2, AVX-512, NEON).
+// Default schedule templates for CPUs with vector units (AVX-512, AVX2,
+// SSE4.1, NEON).
 //
 // One template per kind of layer. Each takes the Funcs of its algorithm
 // (kernel_funcs.h) and a small struct of named parameters, the knobs a tuner
 // searches; `default_*_cpu_schedule(target)` gives values that are good
-// without tuning. Every template:
-// - vectorises along x (W, dense in memory) by at most `vector_width`
-//   floats. Outputs are never written past their end: rows at least a
-//   vector wide end with a vector shifted inwards (overlapping the one
-//   before), narrower ones take the largest power of two that fits, so a
-//   7x7 or 1x1 feature map works. Convs instead round a short row up to
-//   whole vectors and store it under a guard (conv_cpu_needs_border);
-// - parallelises the outermost loop (channels, or channel tiles fused with
-//   rows) when `parallel` is set;
+// without tuning. Feature maps are channels-innermost, so every template
+// vectorises across channels: a 7x7 map fills its vectors as well as a
+// 112x112 one. Every template:
+// - never writes an output past its end: channel counts that are not a
+//   multiple of the vector end with a vector shifted inwards (overlapping
+//   the one before) or, for blocked convs, a guarded last block;
+// - runs on one thread when the whole layer is less work than waking the
+//   thread pool costs (kMinParallelWork), and otherwise parallelises its
+//   outermost loop in tasks of at least that much work;
 // - schedules the update definition of every reduction, so the sum over a
 //   window runs with its accumulators in registers.
 #pragma once
 
 #include "kernel_funcs.h"
 
+#include <cstdint>
 #include <string>
 
 namespace strata {
+
+/// Multiply-accumulates (or elements, for layers without a reduction) below
+/// which a kernel runs on one thread: waking the thread pool costs about
+/// 0.3 ms on the development machine, this much work about as long.
+constexpr int64_t kMinParallelWork = 200000;
 
 /// The float vector width the templates aim for: 16 for AVX-512, 8 for AVX2
 /// and 64-bit ARM (two NEON registers per vector), 4 otherwise.
 int default_cpu_vector_width(const Halide::Target &target);
 
-/// Whether a conv schedule with `vector_width` and `tile_x` vectors per tile
-/// computes a row of `output_width` as one register tile rounded up past the
-/// row's end. The extra lanes read past the input, so the lowering must give
-/// the conv a zero border (ConvFuncs::padded) even when no window needs one.
-bool conv_cpu_needs_border(int output_width, int vector_width, int tile_x);
-
-/// Direct and grouped convolution: the output is cut into tiles of
-/// `tile_x` vectors along x by `tile_channels` output channels, each summed
-/// over all taps in registers before it is stored.
+/// Direct and grouped convolution over blocked output channels (ConvFuncs).
+/// The output is cut into register tiles of `tile_blocks` channel blocks
+/// (vectors) by `tile_x` pixels of one row, each summed over all input
+/// channels and taps in registers before it is stored: per input channel
+/// and tap, `tile_blocks` dense weight loads, `tile_x` broadcast inputs and
+/// their product of FMAs. Weights up to `cache_bytes` are swept once per
+/// pixel tile (inputs stay in L1, tasks are bands of rows); larger ones a
+/// channel tile at a time over all rows (tasks pair channel tiles with
+/// bands). Maps narrower than half a tile (7x7) take tiles that span rows,
+/// with the input channels reduced in chunks of `chunk_bytes` of weights
+/// that stay in L1 across the task's tiles. The zero border is a padded
+/// copy of the input per task.
 struct ConvCpuSchedule {
-    int vector_width = 8;
-    int tile_x = 2;        // vectors along x per register tile
-    int tile_channels = 4; // output channels per register tile
-    bool parallel = true;  // over (channel tile, row) pairs
+    int vector_width = 8;      // output channels per block, the packed weight's lanes
+    int tile_blocks = 2;       // blocks per register tile (at most; a divisor of the blocks)
+    int tile_x = 6;            // pixels per register tile (a divisor of the row near it)
+    int tasks = 16;            // parallel tasks to aim for
+    int cache_bytes = 1 << 20; // see above
+    int chunk_bytes = 32768;   // see above; 0 turns the chunked form off
+    bool parallel = true;
 };
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target);
 std::string describe(const ConvCpuSchedule &schedule);
 void schedule_conv_cpu(ConvFuncs funcs, const ConvCpuSchedule &schedule);
 
-/// Depthwise convolution: one channel at a time, the zero-padded plane
-/// computed per channel so that it stays in cache.
+/// Depthwise convolution: a vector of channels by `tile_x` pixels per
+/// register tile, the zero-padded rows of a band computed once per band.
 struct DepthwiseConvCpuSchedule {
     int vector_width = 8;
-    int tile_x = 2;       // vectors along x per register tile
-    bool parallel = true; // over channels
+    int tile_x = 4; // pixels per register tile: a 3x3 window re-reads each input vector
+    int tasks = 16;
+    bool parallel = true;
 };
 DepthwiseConvCpuSchedule default_depthwise_conv_cpu_schedule(const Halide::Target &target);
 std::string describe(const DepthwiseConvCpuSchedule &schedule);
-void schedule_depthwise_conv_cpu(ConvFuncs funcs, const DepthwiseConvCpuSchedule &schedule);
+void schedule_depthwise_conv_cpu(DepthwiseConvFuncs funcs,
+                                 const DepthwiseConvCpuSchedule &schedule);
 
-/// Window pooling (max, average) and global pooling.
+/// Window pooling (max, average) and global pooling, vectors across channels.
 struct PoolCpuSchedule {
     int vector_width = 8;
-    bool parallel = true; // over channels
+    int tile_x = 4; // pixels per tile
+    int tasks = 16;
+    bool parallel = true;
 };
 PoolCpuSchedule default_pool_cpu_schedule(const Halide::Target &target);
 std::string describe(const PoolCpuSchedule &schedule);
@@ -68,7 +85,7 @@ void schedule_global_pool_cpu(GlobalPoolFuncs funcs, const PoolCpuSchedule &sche
 
 /// Linear: the dot products are split into `vector_width` partial sums
 /// (rfactor) so that the weight rows are read with dense vector loads, and
-/// `tile_outputs` rows are read together.
+/// `tile_outputs` rows are read together; the weights stream once.
 struct LinearCpuSchedule {
     int vector_width = 8;
     int tile_outputs = 4; // weight rows per register tile
@@ -78,16 +95,18 @@ LinearCpuSchedule default_linear_cpu_schedule(const Halide::Target &target);
 std::string describe(const LinearCpuSchedule &schedule);
 void schedule_linear_cpu(LinearFuncs funcs, const LinearCpuSchedule &schedule);
 
-/// Element-wise layers, and the channel-wise normalisations (softmax, LRN),
-/// which read a column of channels at each position.
+/// Element-wise layers, layout conversions, and the channel-wise
+/// normalisations (softmax, LRN), which read a column of channels at each
+/// position.
 struct ElementwiseCpuSchedule {
     int vector_width = 8;
-    bool parallel = true; // over (channel, row) pairs
+    bool parallel = true; // over rows, when the layer is big enough
 };
 ElementwiseCpuSchedule default_elementwise_cpu_schedule(const Halide::Target &target);
 std::string describe(const ElementwiseCpuSchedule &schedule);
 void schedule_elementwise_cpu(ElementwiseFuncs funcs, const ElementwiseCpuSchedule &schedule);
 void schedule_softmax_cpu(SoftmaxFuncs funcs, const ElementwiseCpuSchedule &schedule);
 void schedule_lrn_cpu(LrnFuncs funcs, const ElementwiseCpuSchedule &schedule);
+void schedule_layout_cpu(LayoutFuncs funcs, const ElementwiseCpuSchedule &schedule);
 
 } // namespace strata

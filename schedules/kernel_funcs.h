@@ -5,37 +5,57 @@
 // gpu_schedules.h) reads it and decides loops, vectors, threads and where
 // each intermediate Func is computed. Nothing here computes anything.
 //
-// Coordinates: a feature map is a 3-D Func over (x = W, y = H, c = C), x
-// innermost. A kernel whose output is a vector (NF) has a 1-D output Func over
+// Coordinates: a feature map is a 3-D Func over (c = C, x = W, y = H), c
+// innermost and dense in memory (NHWC), so every layer vectorises across
+// channels. A kernel whose output is a vector (NF) has a 1-D output Func over
 // (c) alone; `extents` then has one entry. All extents are known at compile
 // time, so schedules choose vector widths and tails that fit them exactly.
 #pragma once
 
 #include <Halide.h>
+#include <cstdint>
 #include <vector>
 
 namespace strata {
 
-/// Direct, grouped and depthwise convolution.
+/// Direct and grouped convolution, over output channels in blocks of
+/// `block` (one vector): the weight is packed so that the `block` weights of
+/// one tap and input channel are one dense vector.
 struct ConvFuncs {
-    Halide::Func output; // (x, y, c): conv plus the node's epilogue
-    Halide::Func conv;   // (x, y, c): the bias, then update 0 sums over `r`
-    Halide::Func padded; // (x, y, c): the input with a zero border; undefined
+    Halide::Func output; // (c, x, y): conv plus bias plus the node's epilogue
+    Halide::Func conv;   // (lane, x, y, cb): channel cb * block + lane (within
+                         // its group); zero, then update 0 sums over `r`
+    Halide::Func padded; // (c, x, y): the input with a zero border; undefined
                          // when every window stays inside the input
-    Halide::RDom r;      // (kx, ky, ci), or (kx, ky) for a depthwise conv
-    Halide::Var x, y, c;
-    std::vector<int> extents; // the output's (W, H, C)
+    Halide::RDom r;      // (ci, kx, ky), input channels innermost
+    Halide::Var c, x, y, lane, cb;
+    std::vector<int> extents; // the output's (C, W, H)
+    int block = 1;            // output channels per block (lanes of `conv`)
+    int blocks = 1;           // blocks in all groups: the extent of cb
+    int blocks_per_group = 1;
+    int in_channels_per_group = 1;
+    int64_t macs = 0;         // multiply-accumulates of the whole layer
+    int64_t weight_bytes = 0; // of the packed weight
+};
+
+/// Depthwise convolution (one input channel per output channel): every
+/// output channel reads its own channel, so channels are the vector lanes.
+struct DepthwiseConvFuncs {
+    Halide::Func output; // (c, x, y)
+    Halide::Func conv;   // (c, x, y): zero, then update 0 sums over `r`; the
+                         // border, if any, is a select inlined in its loads
+    Halide::RDom r;      // (kx, ky)
+    Halide::Var c, x, y;
+    std::vector<int> extents; // the output's (C, W, H)
     int kernel_w = 1;
-    int stride_w = 1;
-    int dilation_w = 1;
+    int64_t macs = 0;
 };
 
 /// Max and average pooling over a window.
 struct PoolFuncs {
-    Halide::Func output; // (x, y, c)
-    Halide::Func pool;   // (x, y, c): an initial value, then update 0 over `r`
-    Halide::Func padded; // the input with its border (-inf or 0); undefined
-                         // when every window stays inside the input
+    Halide::Func output; // (c, x, y)
+    Halide::Func pool;   // (c, x, y): an initial value, then update 0 over `r`;
+                         // the border (-inf or 0), if any, a select in its loads
     Halide::RDom r;      // (kx, ky)
     Halide::Var x, y, c;
     std::vector<int> extents;
@@ -44,7 +64,7 @@ struct PoolFuncs {
 
 /// Global average and max pooling: one value per channel.
 struct GlobalPoolFuncs {
-    Halide::Func output; // (x, y, c) with x and y of extent 1
+    Halide::Func output; // (c, x, y) with x and y of extent 1
     Halide::Func pool;   // (c): an initial value, then update 0 over `r`
     Halide::RDom r;      // (x, y) of the input
     Halide::Var x, y, c;
@@ -64,7 +84,7 @@ struct LinearFuncs {
 /// Layers that compute each output element from a few loads: activations,
 /// batch norm, add, concat, slice, shuffle, flatten, copies.
 struct ElementwiseFuncs {
-    Halide::Func output;                   // (x, y, c) or (c)
+    Halide::Func output;                   // (c, x, y) or (c)
     std::vector<Halide::Func> per_channel; // small (c) tables worth computing once
     Halide::Var x, y, c;
     std::vector<int> extents;
@@ -72,9 +92,9 @@ struct ElementwiseFuncs {
 
 /// Softmax over channels: output = exp(src - max) / sum.
 struct SoftmaxFuncs {
-    Halide::Func output;  // (x, y, c) or (c)
+    Halide::Func output;  // (c, x, y) or (c)
     Halide::Func maximum; // (x, y): update 0 over `r`
-    Halide::Func exp;     // (x, y, c)
+    Halide::Func exp;     // (c, x, y)
     Halide::Func sum;     // (x, y): update 0 over `r`
     Halide::RDom r;       // (channels)
     Halide::Var x, y, c;
@@ -83,13 +103,22 @@ struct SoftmaxFuncs {
 
 /// Local response normalisation across channels.
 struct LrnFuncs {
-    Halide::Func output;     // (x, y, c) or (c)
-    Halide::Func square;     // (x, y, c): src squared, zero outside the channels
-    Halide::Func window_sum; // (x, y, c): update 0 sums `square` over `r`
+    Halide::Func output;     // (c, x, y) or (c)
+    Halide::Func square;     // (c, x, y): src squared, zero outside the channels
+    Halide::Func window_sum; // (c, x, y): update 0 sums `square` over `r`
     Halide::RDom r;          // (size)
     Halide::Var x, y, c;
     std::vector<int> extents;
     int size = 1; // channels in the window
+};
+
+/// A feature map converted between PyTorch's layout (x, y, c) and the
+/// internal one (c, x, y).
+struct LayoutFuncs {
+    Halide::Func output; // (c, x, y) when `to_internal`, (x, y, c) otherwise
+    Halide::Var c, x, y;
+    bool to_internal = true;
+    std::vector<int> extents; // the output's, innermost first
 };
 
 } // namespace strata

@@ -2,14 +2,17 @@
 """Strata against PyTorch on this machine, in one run, as ratios.
 
 usage: compare_pytorch.py [--strata PATH] [--networks a,b,...] [--threads 1,2]
-                          [--runs N]
+                          [--runs N] [--per-layer a,b,...]
 
 For every network and thread count: PyTorch's median latency
 (torchvision model, TorchScript frozen with torch.jit.optimize_for_inference,
 the fair baseline on Debian's build), `strata bench`'s median latency, the
 speed-up (PyTorch ms / Strata ms), Strata's GFLOP/s and its share of the FMA
-peak that `strata bench --peak` measures on the same threads. Both run with
-the same random weights' shapes; speed does not depend on the values.
+peak that `strata bench --peak` measures on the same threads, and the floor
+set by reading every weight once at the measured memory bandwidth. Both run
+with random weights of the same shapes; speed does not depend on the values.
+With --per-layer, Strata's per-layer table (1 thread) follows for the networks
+named: every layer's median time, GFLOP/s and share of the FMA peak.
 """
 import argparse
 import json
@@ -45,12 +48,24 @@ def torch_median_ms(name, threads, runs):
     return statistics.median(times)
 
 
-def strata_bench(strata, name, threads, runs):
+def strata_bench(strata, name, threads, runs, per_layer=False):
     source = os.path.join(ROOT, "examples", "networks", name + ".strata")
-    result = subprocess.run([strata, "bench", source, "--threads", str(threads), "--runs",
-                             str(runs), "--peak", "--format", "json"],
-                            capture_output=True, text=True, check=True)
+    command = [strata, "bench", source, "--threads", str(threads), "--runs", str(runs),
+               "--peak", "--format", "json"] + (["--per-layer"] if per_layer else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
+
+
+def print_layers(strata, name, runs):
+    bench = strata_bench(strata, name, 1, runs, per_layer=True)
+    peak = bench["peak_gflops"]
+    print(f"\n{name}, 1 thread, per layer (FMA peak {peak:.1f} GFLOP/s)")
+    print(f"{'layer':<32} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7}")
+    for layer in bench["layers"]:
+        ms = layer["median_ms"]
+        gflops = 2 * layer["macs"] / (ms * 1e6) if ms > 0 else 0
+        share = f"{100 * gflops / peak:6.1f}%" if layer["macs"] and peak else ""
+        print(f"{layer['layer']:<32} {ms:>8.3f} {gflops:>8.1f} {share:>7}")
 
 
 def main():
@@ -59,12 +74,13 @@ def main():
     parser.add_argument("--networks", default=",".join(TORCHVISION))
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--per-layer", default="")
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
           f"{os.cpu_count()} cores; medians of {args.runs} runs\n")
     header = (f"{'model':<20} {'threads':>7} {'PyTorch ms':>11} {'Strata ms':>10} "
-              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7}")
+              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7} {'floor ms':>9}")
     print(header)
     print("-" * len(header))
     for name in args.networks.split(","):
@@ -75,8 +91,12 @@ def main():
             gflops = 2 * bench["macs"] / (strata_ms * 1e6)
             peak = bench["peak_gflops"]
             share = f"{100 * gflops / peak:6.1f}%" if peak else "    n/a"
+            floor = bench["weight_bytes"] / (bench["read_gbps"] * 1e6)
             print(f"{name:<20} {threads:>7} {torch_ms:>11.2f} {strata_ms:>10.2f} "
-                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7}", flush=True)
+                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7} {floor:>9.2f}",
+                  flush=True)
+    for name in filter(None, args.per_layer.split(",")):
+        print_layers(args.strata, name, args.runs)
     return 0
 
 

@@ -4,6 +4,10 @@
 //
 // Shapes are small and odd (7 and 9 wide, channel counts that are not
 // multiples of the vector width) so that every schedule's tails run.
+//
+// The reference is NCHW; kernels read and write channels-innermost maps
+// (lower_node.h). Inputs are converted before they are bound, outputs back
+// before they are compared, and weights go through the kernel's packers.
 #include "frontend.h"
 #include "lower/lower_node.h"
 #include "reference_interpreter.h"
@@ -92,6 +96,60 @@ Halide::Buffer<float> to_buffer(const float *data, const std::vector<int> &exten
     return buffer;
 }
 
+// A reference tensor as the buffer a kernel reads: a feature map NCHW ->
+// (c, x, y), channels dense; an NF vector as it is.
+Halide::Buffer<float> to_internal(const Tensor &tensor) {
+    Halide::Buffer<float> buffer(halide_extents(tensor.shape));
+    if (tensor.shape.rank() != 4) {
+        std::memcpy(buffer.data(), tensor.data.data(), buffer.size_in_bytes());
+        return buffer;
+    }
+    const int64_t c_count = tensor.shape.dims[1], h = tensor.shape.dims[2],
+                  w = tensor.shape.dims[3];
+    for (int64_t c = 0; c < c_count; ++c) {
+        for (int64_t y = 0; y < h; ++y) {
+            for (int64_t x = 0; x < w; ++x) {
+                buffer(int(c), int(x), int(y)) = tensor.data[size_t((c * h + y) * w + x)];
+            }
+        }
+    }
+    return buffer;
+}
+
+// A kernel's output of `shape` back in the reference's NCHW order.
+std::vector<float> from_internal(const Halide::Buffer<float> &buffer, const Shape &shape) {
+    if (shape.rank() != 4) {
+        return std::vector<float>(buffer.data(), buffer.data() + buffer.number_of_elements());
+    }
+    const int64_t c_count = shape.dims[1], h = shape.dims[2], w = shape.dims[3];
+    std::vector<float> values(size_t(c_count * h * w));
+    for (int64_t c = 0; c < c_count; ++c) {
+        for (int64_t y = 0; y < h; ++y) {
+            for (int64_t x = 0; x < w; ++x) {
+                values[size_t((c * h + y) * w + x)] = buffer(int(c), int(x), int(y));
+            }
+        }
+    }
+    return values;
+}
+
+double tolerance(const std::vector<float> &expected) {
+    double limit = 0.0;
+    for (float v : expected) {
+        limit = std::max(limit, std::abs(double(v)));
+    }
+    return 1e-4 * std::max(1.0, limit);
+}
+
+double worst_difference(const std::vector<float> &actual, const std::vector<float> &expected) {
+    REQUIRE(actual.size() == expected.size());
+    double worst = 0.0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+        worst = std::max(worst, std::abs(double(actual[i]) - expected[i]));
+    }
+    return worst;
+}
+
 std::vector<Halide::Target> jit_targets() {
     // The host (AVX-512 here) and, where the host can run them, AVX2 and
     // SSE4.1: the three take vectors of 16, 8 and 4 floats, and so different
@@ -111,28 +169,33 @@ std::vector<Halide::Target> jit_targets() {
 // its inputs and compares with `expected`.
 void check_kernel(const Graph &graph, const WeightStore &weights, const Tensor &input,
                   const Node &node, const Tensor &expected) {
-    std::vector<Halide::Buffer<float>> buffers;
+    std::vector<Halide::Buffer<float>> inputs;
     for (NodeId id : node.inputs) {
-        Tensor value = evaluate(graph, weights, input, id);
-        buffers.push_back(to_buffer(value.data.data(), halide_extents(value.shape)));
+        inputs.push_back(to_internal(evaluate(graph, weights, input, id)));
     }
+    std::vector<TensorView> pytorch_weights;
     for (const ParameterSpec &spec : parameters_of(graph, node)) {
         const TensorView *view = weights.find(parameter_name(node, spec));
         REQUIRE(view != nullptr);
-        std::vector<int> extents(spec.shape.dims.rbegin(), spec.shape.dims.rend());
-        buffers.push_back(to_buffer(view->data, extents));
+        pytorch_weights.push_back(*view);
     }
-
-    double limit = 0.0;
-    for (float v : expected.data) {
-        limit = std::max(limit, std::abs(double(v)));
-    }
-    limit = 1e-4 * std::max(1.0, limit);
+    const double limit = tolerance(expected.data);
 
     for (const Halide::Target &target : jit_targets()) {
         INFO("target " << target.to_string());
         LoweredKernel kernel = lower_node(graph, node, target);
         INFO("kernel " << kernel.key);
+        REQUIRE(kernel.weight_packers.size() == pytorch_weights.size());
+        std::vector<Halide::Buffer<float>> buffers = inputs;
+        for (size_t i = 0; i < pytorch_weights.size(); ++i) {
+            PackedWeight packed = kernel.weight_packers[i](pytorch_weights[i]);
+            int64_t elements = 1;
+            for (int e : packed.extents) {
+                elements *= e;
+            }
+            REQUIRE(static_cast<size_t>(elements) == packed.data.size());
+            buffers.push_back(to_buffer(packed.data.data(), packed.extents));
+        }
         REQUIRE(kernel.params.size() == buffers.size());
         REQUIRE(kernel.arguments.size() == buffers.size());
         Halide::ParamMap params;
@@ -141,13 +204,7 @@ void check_kernel(const Graph &graph, const WeightStore &weights, const Tensor &
         }
         Halide::Buffer<float> output(halide_extents(node.shape));
         kernel.pipeline.realize(output, target, params);
-
-        REQUIRE(static_cast<size_t>(output.number_of_elements()) == expected.data.size());
-        double worst = 0.0;
-        for (size_t i = 0; i < expected.data.size(); ++i) {
-            worst = std::max(worst, std::abs(double(output.data()[i]) - expected.data[i]));
-        }
-        CHECK(worst <= limit);
+        CHECK(worst_difference(from_internal(output, node.shape), expected.data) <= limit);
     }
 }
 
@@ -215,6 +272,8 @@ const LayerCase kConvCases[] = {
     {"depthwise on a 7x7 map", "input 16x7x7\nconv 16 3x3 pad=1 groups=16\n", ""},
     {"1x1", "input 16x9x9\nconv 24 1x1\n", ""},
     {"1x1 on a 7x7 map", "input 16x7x7\nconv 20 1x1\n", ""},
+    {"1x1, an odd number of channel blocks", "input 8x9x9\nconv 40 1x1\n", ""},
+    {"3x3, channels a whole number of blocks", "input 16x9x9\nconv 64 3x3 pad=1\n", ""},
     {"7x7 stride 2", "input 3x23x23\nconv 8 7x7 stride=2 pad=3\n", ""},
     {"7x7 map", "input 32x7x7\nconv 20 3x3 pad=1\n", ""},
     {"wide map", "input 4x37x5\nconv 12 3x3 pad=1\n", ""},
@@ -358,6 +417,57 @@ TEST_CASE("kernels compile for every target family", "[lower]") {
     }
 }
 
+TEST_CASE("layout conversions move between NCHW and channels-innermost", "[lower]") {
+    // 5 channels and a 7x3 map: neither dimension a multiple of a vector.
+    Shape shape{{1, 5, 3, 7}};
+    Random random(17);
+    Tensor tensor = random_tensor(shape, random);
+    Halide::Buffer<float> nchw = to_buffer(tensor.data.data(), nchw_extents(shape));
+    Halide::Buffer<float> nhwc = to_internal(tensor);
+    for (const Halide::Target &target : jit_targets()) {
+        INFO("target " << target.to_string());
+        LoweredKernel to = lower_layout_conversion(shape, true, target);
+        REQUIRE(to.params.size() == 1);
+        REQUIRE(to.weight_packers.empty());
+        Halide::ParamMap params;
+        params.set(to.params[0], nchw);
+        Halide::Buffer<float> converted(halide_extents(shape));
+        to.pipeline.realize(converted, target, params);
+        CHECK(worst_difference(from_internal(converted, shape), tensor.data) == 0.0);
+
+        LoweredKernel back = lower_layout_conversion(shape, false, target);
+        Halide::ParamMap back_params;
+        back_params.set(back.params[0], nhwc);
+        Halide::Buffer<float> restored(nchw_extents(shape));
+        back.pipeline.realize(restored, target, back_params);
+        std::vector<float> values(restored.data(),
+                                  restored.data() + restored.number_of_elements());
+        CHECK(worst_difference(values, tensor.data) == 0.0);
+        CHECK(to.key != back.key);
+    }
+}
+
+TEST_CASE("flatten of a map writes PyTorch's NCHW order", "[lower]") {
+    // Each element holds its own NCHW index, so the flattened vector must
+    // count up from zero whatever layout the kernel read.
+    Graph graph = load_strata_text("t.strata", "input 3x4x5\nflatten\n");
+    const Shape &shape = graph.input().shape;
+    Tensor indices(shape);
+    for (size_t i = 0; i < indices.data.size(); ++i) {
+        indices.data[i] = static_cast<float>(i);
+    }
+    Halide::Target target = Halide::get_host_target();
+    LoweredKernel kernel = lower_node(graph, graph.output_node(), target);
+    Halide::ParamMap params;
+    params.set(kernel.params[0], to_internal(indices));
+    Halide::Buffer<float> output(halide_extents(graph.output_node().shape));
+    kernel.pipeline.realize(output, target, params);
+    for (int f = 0; f < output.width(); ++f) {
+        INFO("feature " << f);
+        CHECK(output(f) == static_cast<float>(f));
+    }
+}
+
 TEST_CASE("every operator lowers for ARM and CUDA", "[lower]") {
     for (const char *target_name : {"arm-64-linux", "x86-64-linux-cuda"}) {
         Halide::Target target(target_name);
@@ -365,5 +475,9 @@ TEST_CASE("every operator lowers for ARM and CUDA", "[lower]") {
         lower_cases(kPoolCases, target);
         lower_cases(kElementwiseCases, target);
         lower_cases(kOtherCases, target);
+        for (bool to_internal : {true, false}) {
+            LoweredKernel kernel = lower_layout_conversion(Shape{{1, 5, 3, 7}}, to_internal, target);
+            CHECK_NOTHROW(kernel.pipeline.compile_to_module(kernel.arguments, "k", target));
+        }
     }
 }

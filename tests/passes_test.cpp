@@ -173,13 +173,16 @@ void check_arena_bounds(const Graph &graph, const MemoryPlan &plan) {
     CHECK(plan.arena_bytes % kArenaAlignment == 0);
 }
 
+// Feature maps live in the arena in the internal layout; the driver converts
+// the caller's 4-D input and output, so only vectors use the caller's arrays.
 void check_network_buffers(const Graph &graph, const MemoryPlan &plan) {
-    CHECK(plan.placements[0].storage == Storage::NetworkInput);
+    CHECK(plan.placements[0].storage ==
+          (in_internal_layout(graph.input()) ? Storage::Arena : Storage::NetworkInput));
     int outputs = 0;
     for (const Placement &p : plan.placements) {
         outputs += p.storage == Storage::NetworkOutput ? 1 : 0;
     }
-    if (graph.output == 0) {
+    if (graph.output == 0 || in_internal_layout(graph.output_node())) {
         CHECK(outputs == 0);
         return;
     }
@@ -202,6 +205,8 @@ void check_lifetimes(const Graph &graph, const MemoryPlan &plan) {
             last_read[h] = std::max(last_read[h], node.id);
         }
     }
+    // The driver's conversion of a feature-map output runs after every node.
+    last_read[holder(plan, graph.output)] = static_cast<NodeId>(graph.nodes.size()) - 1;
     auto range = [&](NodeId id) {
         const Placement &p = plan.placements[id];
         return ByteRange{p.offset, p.offset + p.bytes};
@@ -692,31 +697,41 @@ TEST_CASE("optimise rejects weights that do not fit the graph", "[passes]") {
 // plan-memory
 
 TEST_CASE("plan_memory reuses a chain's buffers", "[passes]") {
-    Graph graph = load(R"(input 3x16x16
-a: conv 16 3x3 pad=1
-b: conv 16 3x3 pad=1
-c: conv 16 3x3 pad=1
-d: conv 16 3x3 pad=1
-e: conv 16 3x3 pad=1
+    Graph graph = load(R"(input 64
+a: linear 64
+b: linear 64
+c: linear 64
+d: linear 64
+e: linear 64
 )");
     MemoryPlan plan = plan_memory(graph);
     check_plan(graph, plan);
-    // b, c, d ping-pong between two buffers of 16 KiB; e is the output.
-    CHECK(plan.arena_bytes == 2 * 16384);
-    CHECK(plan.unshared_bytes == 4 * 16384);
-    CHECK(dump_memory_plan(graph, plan) == R"(memory plan: arena 32768 bytes, 65536 without reuse
-%0 input: network input, 3072 bytes
-%1 a: arena [0, 16384), 16384 bytes
-%2 b: arena [16384, 32768), 16384 bytes
-%3 c: arena [0, 16384), 16384 bytes
-%4 d: arena [16384, 32768), 16384 bytes
-%5 e: network output, 16384 bytes
+    // b, c, d ping-pong between two buffers of 256 bytes; e is the output.
+    CHECK(plan.arena_bytes == 2 * 256);
+    CHECK(plan.unshared_bytes == 4 * 256);
+    CHECK(dump_memory_plan(graph, plan) == R"(memory plan: arena 512 bytes, 1024 without reuse
+%0 input: network input, 256 bytes
+%1 a: arena [0, 256), 256 bytes
+%2 b: arena [256, 512), 256 bytes
+%3 c: arena [0, 256), 256 bytes
+%4 d: arena [256, 512), 256 bytes
+%5 e: network output, 256 bytes
 )");
 }
 
-TEST_CASE("plan_memory aliases split parts and flatten, aligning the arena", "[passes]") {
-    Graph graph = load(R"(input 3x5x5
-a: conv 6 1x1
+TEST_CASE("plan_memory keeps feature maps in the arena for the driver to convert", "[passes]") {
+    Graph graph = load("input 3x4x4\na: conv 4 3x3 pad=1\nb: conv 4 3x3 pad=1\n");
+    MemoryPlan plan = plan_memory(graph);
+    check_plan(graph, plan);
+    CHECK(plan.placements[0].storage == Storage::Arena);
+    CHECK(plan.placements[graph.output].storage == Storage::Arena);
+    // The output outlives every node: the final conversion reads it.
+    CHECK(plan.placements[graph.find("b")].offset != plan.placements[graph.find("a")].offset);
+}
+
+TEST_CASE("plan_memory aliases split parts of vectors, aligning the arena", "[passes]") {
+    Graph graph = load(R"(input 12
+a: linear 96
 s: split 3
 left: relu <- s[0]
 right: sigmoid <- s[2]
@@ -728,8 +743,8 @@ j: add <- left, s[1], right
     const Placement &last = plan.placements[graph.find("s.2")];
     CHECK(middle.storage == Storage::Alias);
     CHECK(middle.base == graph.find("a"));
-    CHECK(middle.offset == 2 * 25 * 4);
-    CHECK(last.offset == 4 * 25 * 4);
+    CHECK(middle.offset == 32 * 4);
+    CHECK(last.offset == 64 * 4);
     // a stays live until j reads its middle part: nothing reuses it before.
     const Placement &a = plan.placements[graph.find("a")];
     for (const char *name : {"left", "right"}) {
@@ -739,18 +754,36 @@ j: add <- left, s[1], right
     }
 }
 
-TEST_CASE("plan_memory puts a flattened output's source in the output buffer", "[passes]") {
-    Graph graph = load("input 3x4x4\nc: conv 2 1x1\nf1: flatten\nf2: flatten\n");
+TEST_CASE("plan_memory views a split or flatten of a feature map only when the bytes agree",
+          "[passes]") {
+    Graph graph = load(R"(input 4x3x3
+s: split 2
+f: flatten <- s[1]
+g: global_avgpool <- s[0]
+h: flatten <- g
+concat <- f, h
+)");
     MemoryPlan plan = plan_memory(graph);
     check_plan(graph, plan);
-    CHECK(plan.placements[graph.find("c")].storage == Storage::NetworkOutput);
+    // Channels innermost: a channel part and a 3x3 map's flatten reorder
+    // bytes, so they are kernels; the flatten of a 1x1 map is a view.
+    CHECK(plan.placements[graph.find("s.1")].storage == Storage::Arena);
+    CHECK(plan.placements[graph.find("f")].storage == Storage::Arena);
+    CHECK(plan.placements[graph.find("h")].storage == Storage::Alias);
+}
+
+TEST_CASE("plan_memory puts a flattened output's source in the output buffer", "[passes]") {
+    Graph graph =
+        load("input 3x4x4\nc: conv 2 1x1\ng: global_avgpool\nf1: flatten\nf2: flatten\n");
+    MemoryPlan plan = plan_memory(graph);
+    check_plan(graph, plan);
+    CHECK(plan.placements[graph.find("g")].storage == Storage::NetworkOutput);
     CHECK(plan.placements[graph.find("f2")].storage == Storage::Alias);
-    CHECK(plan.placements[graph.find("f2")].base == graph.find("c"));
-    CHECK(plan.arena_bytes == 0);
+    CHECK(plan.placements[graph.find("f2")].base == graph.find("g"));
 }
 
 TEST_CASE("plan_memory gives a sliced or input-aliasing output a buffer of its own", "[passes]") {
-    Graph sliced = load("input 4x4x4\nc: conv 4 1x1\ns: split 2\nout: identity <- s[1]\n");
+    Graph sliced = load("input 8\nc: linear 4\ns: split 2\nout: identity <- s[1]\n");
     remove_noops(sliced);
     MemoryPlan plan = plan_memory(sliced);
     check_plan(sliced, plan);
@@ -762,7 +795,7 @@ TEST_CASE("plan_memory gives a sliced or input-aliasing output a buffer of its o
     check_plan(flat, plan);
     CHECK(plan.placements[flat.output].storage == Storage::NetworkOutput);
 
-    Graph nothing = load("input 4x4x4\nidentity\n");
+    Graph nothing = load("input 16\nidentity\n");
     remove_noops(nothing);
     plan = plan_memory(nothing);
     check_plan(nothing, plan);

@@ -31,7 +31,8 @@ void print_table(const BenchResult &r) {
               << format(", %.1f GFLOP/s", gflops(r.macs, r.median_ms));
     if (r.peak.gflops > 0) {
         std::cout << format(", %.1f%% of", 100 * gflops(r.macs, r.median_ms) / r.peak.gflops)
-                  << format(" the measured FMA peak of %.1f GFLOP/s", r.peak.gflops);
+                  << format(" the measured FMA peak of %.1f GFLOP/s", r.peak.gflops)
+                  << format(" (memory reads: %.1f GB/s)", r.peak.read_gbps);
     }
     std::cout << "\n";
     if (r.layers.empty()) {
@@ -58,7 +59,8 @@ nlohmann::json to_json(const BenchResult &r) {
     return {{"network", r.network}, {"target", r.target}, {"threads", r.threads},
             {"runs", r.runs},       {"median_ms", r.median_ms}, {"min_ms", r.min_ms},
             {"max_ms", r.max_ms},   {"macs", r.macs},     {"layers", layers},
-            {"peak_gflops", r.peak.gflops}};
+            {"peak_gflops", r.peak.gflops}, {"read_gbps", r.peak.read_gbps},
+            {"weight_bytes", r.weight_bytes}};
 }
 
 } // namespace
@@ -103,6 +105,7 @@ int run_bench(const std::vector<std::string> &args) {
         int threads = bench.threads > 0 ? bench.threads
                                         : static_cast<int>(std::thread::hardware_concurrency());
         result.peak = measure_peak_flops(threads);
+        result.peak.read_gbps = measure_read_bandwidth(threads);
     }
     if (format == "json") {
         std::cout << to_json(result).dump(2) << "\n";

@@ -146,6 +146,7 @@ BenchResult benchmark_network(const BenchOptions &options) {
     result.median_ms = median(totals);
     result.min_ms = *std::min_element(totals.begin(), totals.end());
     result.max_ms = *std::max_element(totals.begin(), totals.end());
+    result.weight_bytes = network.summary.weight_bytes;
     for (size_t i = 0; i < network.program.calls.size(); ++i) {
         const DriverCall &call = network.program.calls[i];
         result.macs += call.macs;

@@ -33,6 +33,7 @@ struct BenchResult {
     double min_ms = 0;
     double max_ms = 0;
     int64_t macs = 0;
+    int64_t weight_bytes = 0;
     std::vector<LayerTime> layers; // with per_layer
     PeakFlops peak;                // measured by the caller when asked
 };

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -35,18 +36,24 @@ bool is_c_identifier(const std::string &name) {
     return true;
 }
 
-// Extents of a weight tensor, innermost first: OIHW becomes (W, H, I, O).
-std::vector<int64_t> weight_extents(const Shape &shape) {
-    return std::vector<int64_t>(shape.dims.rbegin(), shape.dims.rend());
+std::vector<int64_t> widen(const std::vector<int> &extents) {
+    return std::vector<int64_t>(extents.begin(), extents.end());
 }
 
-// Builds the driver's program: the calls in node order, every tensor placed
-// by the memory plan, and one kernel per distinct lowering key.
+// The caller's arrays are PyTorch's layout: NCHW is (W, H, C) innermost first.
+std::vector<int64_t> caller_extents(const Shape &shape) {
+    return std::vector<int64_t>(shape.dims.rbegin(), shape.dims.rend() - 1);
+}
+
+// Builds the driver's program: the input converted to the internal layout,
+// the calls in node order with every tensor placed by the memory plan and
+// one kernel per distinct lowering key, then the output converted back.
 class ProgramBuilder {
   public:
     ProgramBuilder(const Graph &graph, const WeightStore &weights, const MemoryPlan &plan,
-                   const Halide::Target &target, const std::string &name)
-        : graph_(graph), weights_(weights), plan_(plan), target_(target) {
+                   const Halide::Target &target, const std::string &name,
+                   std::deque<PackedWeight> &packed)
+        : graph_(graph), weights_(weights), plan_(plan), target_(target), packed_(packed) {
         program_.name = name;
         program_.input = graph.input().shape;
         program_.output = graph.output_node().shape;
@@ -55,23 +62,28 @@ class ProgramBuilder {
     }
 
     void build() {
+        if (in_internal_layout(graph_.input())) {
+            convert(graph_.input(), true);
+        }
         for (const Node &node : graph_.nodes) {
             const Placement &place = plan_.placements.at(node.id);
             if (node.op == OpKind::Input || place.storage == Storage::Alias) {
                 continue;
             }
-            if (is_view(node)) {
+            if (view_offset(graph_, node) >= 0) {
                 copy_view(node);
                 continue;
             }
             call_kernel(node);
         }
-        // A network that does nothing copies its input to its output.
-        if (graph_.output == 0) {
+        if (in_internal_layout(graph_.output_node())) {
+            convert(graph_.output_node(), false);
+        } else if (graph_.output == 0) {
+            // A network that does nothing to a vector copies it.
             DriverCall copy;
             copy.layer = "input";
             copy.inputs.push_back(buffer_of(0));
-            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_extents(program_.output)};
+            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_of(0).extents};
             program_.calls.push_back(copy);
         }
     }
@@ -81,44 +93,55 @@ class ProgramBuilder {
     int layers() const { return layers_; }
 
   private:
-    static bool is_view(const Node &node) {
-        return node.op == OpKind::Flatten || node.op == OpKind::Slice;
-    }
-
     // A Flatten or Slice that the plan could not alias (the network's
     // output): copy the bytes its view would have shown.
     void copy_view(const Node &node) {
         DriverCall copy;
         copy.layer = node.name;
         DriverBuffer source = buffer_of(node.inputs.at(0));
-        if (node.op == OpKind::Slice) {
-            source.byte_offset += node.attr<SliceAttrs>().index * plan_.placements[node.id].bytes;
-        }
+        source.byte_offset += view_offset(graph_, node);
         copy.inputs.push_back(source);
         copy.output = buffer_of(node.id);
         program_.calls.push_back(copy);
     }
 
+    // Between the caller's NCHW array and the arena's internal layout.
+    void convert(const Node &node, bool to_internal) {
+        DriverCall call;
+        call.layer = to_internal ? "(input to internal layout)" : "(output to NCHW)";
+        call.kernel = kernel_for(lower_layout_conversion(node.shape, to_internal, target_));
+        DriverBuffer caller{to_internal ? BufferBase::Input : BufferBase::Output, 0, -1,
+                            caller_extents(node.shape)};
+        call.inputs.push_back(to_internal ? caller : buffer_of(node.id));
+        call.output = to_internal ? buffer_of(node.id) : caller;
+        program_.calls.push_back(call);
+    }
+
+    std::string kernel_for(LoweredKernel lowered) {
+        auto found = kernel_names_.find(lowered.key);
+        if (found != kernel_names_.end()) {
+            return found->second;
+        }
+        std::string kernel = program_.name + "_k" + std::to_string(kernel_names_.size());
+        kernel_names_[lowered.key] = kernel;
+        modules_.push_back(lowered.pipeline.compile_to_module(lowered.arguments, kernel, target_));
+        return kernel;
+    }
+
     void call_kernel(const Node &node) {
         LoweredKernel lowered = lower_node(graph_, node, target_);
-        auto found = kernel_names_.find(lowered.key);
-        std::string kernel;
-        if (found != kernel_names_.end()) {
-            kernel = found->second;
-        } else {
-            kernel = program_.name + "_k" + std::to_string(kernel_names_.size());
-            kernel_names_[lowered.key] = kernel;
-            modules_.push_back(
-                lowered.pipeline.compile_to_module(lowered.arguments, kernel, target_));
-        }
         DriverCall call;
-        call.kernel = kernel;
+        call.kernel = kernel_for(lowered);
         call.layer = node.name;
         for (NodeId input : node.inputs) {
             call.inputs.push_back(buffer_of(input));
         }
-        for (const ParameterSpec &spec : parameters_of(graph_, node)) {
-            call.inputs.push_back(weight(node.name + "." + spec.suffix));
+        std::vector<ParameterSpec> specs = parameters_of(graph_, node);
+        check_internal(specs.size() == lowered.weight_packers.size(),
+                       "a kernel has one weight packer per weight");
+        for (size_t i = 0; i < specs.size(); ++i) {
+            call.inputs.push_back(weight(node.name + "." + specs[i].suffix,
+                                         lowered.weight_packers[i]));
         }
         check_internal(call.inputs.size() == lowered.arguments.size(),
                        "a kernel's arguments are its inputs, then its weights");
@@ -131,7 +154,7 @@ class ProgramBuilder {
     DriverBuffer buffer_of(NodeId id) {
         const Placement &place = plan_.placements.at(id);
         DriverBuffer b;
-        b.extents = buffer_extents(graph_.node(id).shape);
+        b.extents = widen(halide_extents(graph_.node(id).shape));
         b.byte_offset = place.offset;
         Storage storage = place.storage;
         if (storage == Storage::Alias) {
@@ -150,25 +173,32 @@ class ProgramBuilder {
         return b;
     }
 
-    DriverBuffer weight(const std::string &name) {
-        const TensorView *view = weights_.find(name);
-        check_internal(view != nullptr, "verify_weights found every tensor");
+    // Each tensor is packed once, into the layout its kernel reads.
+    DriverBuffer weight(const std::string &name, const WeightPacker &pack) {
         auto found = weight_index_.find(name);
-        int index;
-        if (found != weight_index_.end()) {
-            index = found->second;
-        } else {
-            index = static_cast<int>(program_.weights.size());
-            program_.weights.push_back(*view);
-            weight_index_[name] = index;
+        if (found == weight_index_.end()) {
+            const TensorView *view = weights_.find(name);
+            check_internal(view != nullptr, "verify_weights found every tensor");
+            const PackedWeight &packed = packed_.emplace_back(pack(*view));
+            Shape shape;
+            for (auto it = packed.extents.rbegin(); it != packed.extents.rend(); ++it) {
+                shape.dims.push_back(*it);
+            }
+            check_internal(static_cast<size_t>(shape.elements()) == packed.data.size(),
+                           "a packed weight's extents match its data");
+            found = weight_index_.emplace(name, static_cast<int>(program_.weights.size())).first;
+            program_.weights.push_back(TensorView{shape, packed.data.data()});
         }
-        return DriverBuffer{BufferBase::Weight, 0, index, weight_extents(view->shape)};
+        const TensorView &view = program_.weights[found->second];
+        return DriverBuffer{BufferBase::Weight, 0, found->second,
+                            std::vector<int64_t>(view.shape.dims.rbegin(), view.shape.dims.rend())};
     }
 
     const Graph &graph_;
     const WeightStore &weights_;
     const MemoryPlan &plan_;
     const Halide::Target &target_;
+    std::deque<PackedWeight> &packed_;
     DriverProgram program_;
     std::vector<Halide::Module> modules_;
     std::map<std::string, std::string> kernel_names_;
@@ -220,7 +250,7 @@ NetworkModule build_network_module(const CompileOptions &options, bool for_jit,
     optimise(graph, result.weights, options.optimise);
     MemoryPlan plan = plan_memory(graph);
 
-    ProgramBuilder builder(graph, result.weights, plan, target, name);
+    ProgramBuilder builder(graph, result.weights, plan, target, name, result.packed_weights);
     builder.build();
     result.program = builder.program();
     result.program.thread_local_errors = !for_jit;

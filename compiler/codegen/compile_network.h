@@ -7,9 +7,11 @@
 #pragma once
 
 #include "codegen/driver_program.h"
+#include "lower/lower_node.h"
 #include "passes/pipeline.h"
 #include "weights.h"
 
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -49,8 +51,9 @@ struct NetworkModule {
     NetworkModule(NetworkModule &&) noexcept;
     ~NetworkModule();
 
-    DriverProgram program; // its weights point into `weights`
+    DriverProgram program; // its weights point into `packed_weights`
     WeightStore weights;
+    std::deque<PackedWeight> packed_weights; // in the layouts the kernels read
     CompileSummary summary;
     std::string target;    // the resolved Halide target string
     std::unique_ptr<llvm::LLVMContext> context;

@@ -24,8 +24,8 @@ struct DriverBuffer {
     BufferBase base = BufferBase::Arena;
     int64_t byte_offset = 0; // from the start of the base
     int weight = -1;         // index into DriverProgram::weights when base is Weight
-    /// Halide's dimensions, innermost first, dense: a 1xCxHxW tensor is
-    /// (W, H, C), a 1xF vector is (F), an OIHW conv weight (KW, KH, I, O).
+    /// Halide's dimensions, innermost first, dense: a feature map in the
+    /// caller's NCHW array is (W, H, C), in the arena (C, W, H); a vector (F).
     std::vector<int64_t> extents;
 };
 
@@ -58,10 +58,6 @@ struct DriverProgram {
 
 /// The symbol of DriverProgram::layer_hook.
 constexpr const char *kLayerHookSymbol = "strata_layer_done";
-
-/// Halide's dimensions for a graph tensor of `shape`: the batch of 1 dropped,
-/// innermost first.
-std::vector<int64_t> buffer_extents(const Shape &shape);
 
 /// Bytes the caller must pass to NAME_run_with_workspace: the arena plus
 /// room to align it to 64 bytes; 0 when the network needs no arena.

@@ -11,7 +11,7 @@ namespace lowering {
 using Halide::Expr;
 using Halide::Func;
 
-LoweredOp lower_softmax(const KernelContext &ctx) {
+LoweredOp lower_softmax(KernelContext &ctx) {
     // ---- Algorithm -------------------------------------------------------
     // exp(src - max) / sum: subtracting the maximum keeps exp finite.
     SoftmaxFuncs f;
@@ -23,14 +23,14 @@ LoweredOp lower_softmax(const KernelContext &ctx) {
     f.r = Halide::RDom(0, to_int(ctx.node.shape.dims[1]), "r");
     f.maximum = Func("maximum");
     f.maximum(x, y) = -std::numeric_limits<float>::infinity();
-    f.maximum(x, y) = Halide::max(f.maximum(x, y), src(x, y, f.r.x));
+    f.maximum(x, y) = Halide::max(f.maximum(x, y), src(f.r.x, x, y));
     f.exp = Func("exp");
-    f.exp(x, y, c) = Halide::exp(src(x, y, c) - f.maximum(x, y));
+    f.exp(c, x, y) = Halide::exp(src(c, x, y) - f.maximum(x, y));
     f.sum = Func("sum");
     f.sum(x, y) = 0.0f;
-    f.sum(x, y) += f.exp(x, y, f.r.x);
-    f.output = define_output(ctx, [&](const Expr &px, const Expr &py, const Expr &pc) {
-        return f.exp(px, py, pc) / f.sum(px, py);
+    f.sum(x, y) += f.exp(f.r.x, x, y);
+    f.output = define_output(ctx, [&](const Expr &pc, const Expr &px, const Expr &py) {
+        return f.exp(pc, px, py) / f.sum(px, py);
     });
 
     // ---- Schedule --------------------------------------------------------
@@ -45,7 +45,7 @@ LoweredOp lower_softmax(const KernelContext &ctx) {
     return {f.output, "softmax " + describe(schedule)};
 }
 
-LoweredOp lower_lrn(const KernelContext &ctx) {
+LoweredOp lower_lrn(KernelContext &ctx) {
     const LrnAttrs &attrs = ctx.node.attr<LrnAttrs>();
     const int channels = to_int(ctx.node.shape.dims[1]);
 
@@ -61,18 +61,18 @@ LoweredOp lower_lrn(const KernelContext &ctx) {
     const Halide::Var &x = f.x, &y = f.y, &c = f.c;
     const Func &src = ctx.views[0];
     Func squared("squared");
-    squared(x, y, c) = src(x, y, c) * src(x, y, c);
+    squared(c, x, y) = src(c, x, y) * src(c, x, y);
     f.square = Halide::BoundaryConditions::constant_exterior(
-        squared, 0.0f, {Halide::Range(), Halide::Range(), {0, channels}});
+        squared, 0.0f, {{0, channels}, Halide::Range(), Halide::Range()});
     f.r = Halide::RDom(0, f.size, "r");
     f.window_sum = Func("window_sum");
-    f.window_sum(x, y, c) = 0.0f;
-    f.window_sum(x, y, c) += f.square(x, y, c - f.size / 2 + f.r.x);
+    f.window_sum(c, x, y) = 0.0f;
+    f.window_sum(c, x, y) += f.square(c - f.size / 2 + f.r.x, x, y);
     const float scale = static_cast<float>(attrs.alpha / double(attrs.size));
     const float k = static_cast<float>(attrs.k);
     const float beta = static_cast<float>(attrs.beta);
-    f.output = define_output(ctx, [&](const Expr &px, const Expr &py, const Expr &pc) {
-        return src(px, py, pc) / Halide::pow(k + scale * f.window_sum(px, py, pc), beta);
+    f.output = define_output(ctx, [&](const Expr &pc, const Expr &px, const Expr &py) {
+        return src(pc, px, py) / Halide::pow(k + scale * f.window_sum(pc, px, py), beta);
     });
 
     // ---- Schedule --------------------------------------------------------

@@ -1,7 +1,8 @@
 // Layers that compute each output element from a few loads: activations,
 // batch norm, add, concat, slice, shuffle, flatten, dropout and identity.
-// Flatten and slice are plain copies here; the code generator may alias
-// them instead.
+// Flatten of a map larger than 1x1 reorders it to PyTorch's NCHW order and
+// slice of a map copies its channels; the code generator aliases the other
+// cases (flatten of a 1x1 map, slice of a vector) instead.
 #include "lower/lowering.h"
 #include "schedules/cpu_schedules.h"
 #include "schedules/gpu_schedules.h"
@@ -32,8 +33,8 @@ int channels_of(const Shape &shape) {
 // Stacks the operator's inputs along c. Each input is read at a clamped
 // channel so that its reads stay inside its buffer whichever branch the
 // select takes.
-ValueAt concat_value(const KernelContext &ctx) {
-    return [&ctx](const Expr &x, const Expr &y, const Expr &c) {
+ValueAt concat_value(KernelContext &ctx) {
+    return [&ctx](const Expr &c, const Expr &x, const Expr &y) {
         const int count = ctx.op_input_count();
         std::vector<int> begins;
         int begin = 0;
@@ -44,31 +45,33 @@ ValueAt concat_value(const KernelContext &ctx) {
         Expr value;
         for (int i = count - 1; i >= 0; --i) {
             int channels = channels_of(ctx.src_shape(i));
-            Expr part = ctx.views[i](x, y, Halide::clamp(c - begins[i], 0, channels - 1));
+            Expr part = ctx.views[i](Halide::clamp(c - begins[i], 0, channels - 1), x, y);
             value = value.defined() ? Halide::select(c < begins[i] + channels, part, value) : part;
         }
         return value;
     };
 }
 
-// NCHW -> NF in row-major order: feature f is (x, y, c) = (f % W, f / W % H,
-// f / (W * H)).
+// A feature map -> NF in PyTorch's row-major NCHW order, whatever the
+// internal layout: feature f is (c, x, y) = (f / (W * H), f % W, f / W % H),
+// so that a linear layer's weights need no permutation. A 1x1 map reads its
+// channels in order (the code generator aliases that case instead).
 ValueAt flatten_value(const KernelContext &ctx) {
     const Shape &in = ctx.src_shape(0);
     if (in.rank() != 4) {
         return
-            [&ctx](const Expr &x, const Expr &y, const Expr &c) { return ctx.views[0](x, y, c); };
+            [&ctx](const Expr &c, const Expr &x, const Expr &y) { return ctx.views[0](c, x, y); };
     }
     const int w = to_int(in.dims[3]);
     const int h = to_int(in.dims[2]);
-    return [&ctx, w, h](const Expr &, const Expr &, const Expr &f) {
-        return Expr(ctx.views[0](f % w, f / w % h, f / (w * h)));
+    return [&ctx, w, h](const Expr &f, const Expr &, const Expr &) {
+        return Expr(ctx.views[0](f / (w * h), f % w, f / w % h));
     };
 }
 
 } // namespace
 
-LoweredOp lower_elementwise(const KernelContext &ctx) {
+LoweredOp lower_elementwise(KernelContext &ctx) {
     const Node &node = ctx.node;
 
     // ---- Algorithm -------------------------------------------------------
@@ -86,14 +89,14 @@ LoweredOp lower_elementwise(const KernelContext &ctx) {
     case OpKind::HardSwish: {
         Activation activation = activation_of(node.op);
         double slope = node.op == OpKind::LeakyRelu ? node.attr<LeakyReluAttrs>().slope : 0.0;
-        value = [&src, activation, slope](const Expr &x, const Expr &y, const Expr &c) {
-            return apply_activation(activation, slope, src(x, y, c));
+        value = [&src, activation, slope](const Expr &c, const Expr &x, const Expr &y) {
+            return apply_activation(activation, slope, src(c, x, y));
         };
         break;
     }
     case OpKind::Dropout:
     case OpKind::Identity:
-        value = [&src](const Expr &x, const Expr &y, const Expr &c) { return src(x, y, c); };
+        value = [&src](const Expr &c, const Expr &x, const Expr &y) { return src(c, x, y); };
         break;
     case OpKind::BatchNorm: {
         // (src - mean) * scale + bias with scale = weight / sqrt(var + eps),
@@ -107,17 +110,17 @@ LoweredOp lower_elementwise(const KernelContext &ctx) {
         f.per_channel.push_back(scale);
         Halide::ImageParam mean = ctx.weight("running_mean");
         Halide::ImageParam bias = ctx.weight("bias");
-        value = [&src, scale, mean, bias](const Expr &x, const Expr &y, const Expr &c) {
-            return (src(x, y, c) - mean(c)) * scale(c) + bias(c);
+        value = [&src, scale, mean, bias](const Expr &c, const Expr &x, const Expr &y) {
+            return (src(c, x, y) - mean(c)) * scale(c) + bias(c);
         };
         break;
     }
     case OpKind::Add:
         // The fused residual, if any, is the epilogue's to add.
-        value = [&ctx](const Expr &x, const Expr &y, const Expr &c) {
-            Expr sum = ctx.views[0](x, y, c);
+        value = [&ctx](const Expr &c, const Expr &x, const Expr &y) {
+            Expr sum = ctx.views[0](c, x, y);
             for (int i = 1; i < ctx.op_input_count(); ++i) {
-                sum = sum + ctx.views[i](x, y, c);
+                sum = sum + ctx.views[i](c, x, y);
             }
             return sum;
         };
@@ -126,8 +129,8 @@ LoweredOp lower_elementwise(const KernelContext &ctx) {
     case OpKind::Slice: {
         const SliceAttrs &slice = node.attr<SliceAttrs>();
         const int begin = to_int(slice.index * channels_of(node.shape));
-        value = [&src, begin](const Expr &x, const Expr &y, const Expr &c) {
-            return src(x, y, c + begin);
+        value = [&src, begin](const Expr &c, const Expr &x, const Expr &y) {
+            return src(c + begin, x, y);
         };
         break;
     }
@@ -135,8 +138,8 @@ LoweredOp lower_elementwise(const KernelContext &ctx) {
         // Output channel c = i * G + g reads input channel g * (C / G) + i.
         const int groups = to_int(node.attr<ShuffleAttrs>().groups);
         const int per_group = channels_of(node.shape) / groups;
-        value = [&src, groups, per_group](const Expr &x, const Expr &y, const Expr &c) {
-            return src(x, y, c % groups * per_group + c / groups);
+        value = [&src, groups, per_group](const Expr &c, const Expr &x, const Expr &y) {
+            return src(c % groups * per_group + c / groups, x, y);
         };
         break;
     }

@@ -9,7 +9,7 @@ namespace lowering {
 using Halide::Expr;
 using Halide::Func;
 
-LoweredOp lower_linear(const KernelContext &ctx) {
+LoweredOp lower_linear(KernelContext &ctx) {
     const LinearAttrs &attrs = ctx.node.attr<LinearAttrs>();
     const Shape &in = ctx.src_shape(0);
     check_internal(in.rank() == 2 && ctx.node.shape.rank() == 2, "linear reads and writes NF");
@@ -25,7 +25,7 @@ LoweredOp lower_linear(const KernelContext &ctx) {
     f.linear(f.c) = attrs.bias ? Expr(ctx.weight("bias")(f.c)) : Expr(0.0f);
     f.linear(f.c) += ctx.weight("weight")(f.r.x, f.c) * ctx.srcs[0](f.r.x);
     f.output = define_output(
-        ctx, [&](const Expr &, const Expr &, const Expr &pc) { return Expr(f.linear(pc)); });
+        ctx, [&](const Expr &pc, const Expr &, const Expr &) { return Expr(f.linear(pc)); });
 
     // ---- Schedule --------------------------------------------------------
     if (ctx.gpu()) {

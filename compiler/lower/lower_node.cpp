@@ -5,10 +5,13 @@
 //   dense bounds the kernel is compiled for;
 // - define_output, apply_activation: the epilogue every operator shares;
 // - kernel_key: what makes two kernels interchangeable;
-// - lower_node: dispatch to the operator's family, then the key.
+// - lower_node: dispatch to the operator's family, then the key;
+// - lower_layout_conversion: NCHW <-> NHWC at the network's boundary.
 #include "lower/lower_node.h"
 
 #include "lower/lowering.h"
+#include "schedules/cpu_schedules.h"
+#include "schedules/gpu_schedules.h"
 
 #include <cstdio>
 #include <limits>
@@ -27,6 +30,41 @@ namespace {
                         "): " + invariant);
 }
 
+// A PyTorch weight shape, outermost first, as Halide extents, innermost
+// first: OIHW becomes (kw, kh, ci, co), [out, in] becomes (in, out).
+std::vector<int> weight_extents(const Shape &shape) {
+    std::vector<int> extents;
+    for (auto it = shape.dims.rbegin(); it != shape.dims.rend(); ++it) {
+        extents.push_back(to_int(*it));
+    }
+    return extents;
+}
+
+// The input as a Func over (c, x, y), whatever its rank, so that operators
+// over channels serve feature maps and NF vectors alike.
+Func channel_view(const ImageParam &src, int rank, const std::string &name) {
+    Halide::Var x("x"), y("y"), c("c");
+    Func view(name);
+    if (rank == 3) {
+        view(c, x, y) = src(c, x, y);
+    } else {
+        view(c, x, y) = src(c);
+    }
+    return view;
+}
+
+// The packer of a weight read as PyTorch lays it out.
+WeightPacker copy_packer(const std::vector<int> &extents) {
+    return [extents](const TensorView &view) {
+        PackedWeight packed;
+        packed.extents = extents;
+        packed.data.assign(view.data, view.data + view.shape.elements());
+        return packed;
+    };
+}
+
+} // namespace
+
 // A float buffer with the given extents, innermost first, every dimension
 // starting at 0 with dense strides, so that Halide can specialise the
 // kernel for the exact shape.
@@ -39,31 +77,6 @@ ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents
     }
     return param;
 }
-
-// A PyTorch weight shape, outermost first, as Halide extents, innermost
-// first: OIHW becomes (kw, kh, ci, co), [out, in] becomes (in, out).
-std::vector<int> weight_extents(const Shape &shape) {
-    std::vector<int> extents;
-    for (auto it = shape.dims.rbegin(); it != shape.dims.rend(); ++it) {
-        extents.push_back(to_int(*it));
-    }
-    return extents;
-}
-
-// The input as a Func over (x, y, c), whatever its rank, so that operators
-// over channels serve feature maps and NF vectors alike.
-Func channel_view(const ImageParam &src, int rank, const std::string &name) {
-    Halide::Var x("x"), y("y"), c("c");
-    Func view(name);
-    if (rank == 3) {
-        view(x, y, c) = src(x, y, c);
-    } else {
-        view(x, y, c) = src(c);
-    }
-    return view;
-}
-
-} // namespace
 
 int to_int(int64_t value) {
     check_internal(value >= 0 && value <= std::numeric_limits<int>::max(),
@@ -89,6 +102,7 @@ KernelContext::KernelContext(const Graph &graph_, const Node &node_, const Halid
     weight_specs = parameters_of(graph, node);
     for (const ParameterSpec &spec : weight_specs) {
         weights.push_back(fixed_buffer(spec.suffix, weight_extents(spec.shape)));
+        packers.push_back(copy_packer(weight_extents(spec.shape)));
     }
     if (node.epilogue.residual) {
         if (node.inputs.size() < 2) {
@@ -119,6 +133,19 @@ const ImageParam &KernelContext::weight(const std::string &suffix) const {
     fail(node, "has no parameter '" + suffix + "'");
 }
 
+const ImageParam &KernelContext::repack_weight(const std::string &suffix,
+                                              const std::vector<int> &extents,
+                                              WeightPacker packer) {
+    for (size_t i = 0; i < weight_specs.size(); ++i) {
+        if (weight_specs[i].suffix == suffix) {
+            weights[i] = fixed_buffer(suffix, extents);
+            packers[i] = std::move(packer);
+            return weights[i];
+        }
+    }
+    fail(node, "has no parameter '" + suffix + "'");
+}
+
 bool KernelContext::has_weight(const std::string &suffix) const {
     for (const ParameterSpec &spec : weight_specs) {
         if (spec.suffix == suffix) {
@@ -143,20 +170,30 @@ Expr apply_activation(Activation activation, double slope, const Expr &value) {
 
 Func define_output(const KernelContext &ctx, const ValueAt &value) {
     const Epilogue &epilogue = ctx.node.epilogue;
-    auto at = [&](const Expr &x, const Expr &y, const Expr &c) {
-        Expr result = value(x, y, c);
+    auto at = [&](const Expr &c, const Expr &x, const Expr &y) {
+        Expr result = value(c, x, y);
         if (epilogue.residual) {
-            result = result + ctx.views.back()(x, y, c);
+            result = result + ctx.views.back()(c, x, y);
         }
         return apply_activation(epilogue.activation, epilogue.slope, result);
     };
     Func output("output");
     if (ctx.node.shape.rank() == 4) {
-        output(ctx.x, ctx.y, ctx.c) = at(ctx.x, ctx.y, ctx.c);
+        output(ctx.c, ctx.x, ctx.y) = at(ctx.c, ctx.x, ctx.y);
     } else {
-        output(ctx.c) = at(0, 0, ctx.c);
+        output(ctx.c) = at(ctx.c, 0, 0);
     }
     return output;
+}
+
+Func select_border(const Func &src, int width, int height, float value) {
+    Halide::Var c("c"), x("x"), y("y");
+    Func border("border");
+    Expr inside = x >= 0 && x < width && y >= 0 && y < height;
+    border(c, x, y) = Halide::select(
+        Halide::likely(inside),
+        src(c, Halide::clamp(x, 0, width - 1), Halide::clamp(y, 0, height - 1)), value);
+    return border;
 }
 
 bool window_leaves_input(int64_t input, int64_t output, int64_t kernel, int64_t stride,
@@ -237,7 +274,7 @@ std::string kernel_key(const KernelContext &ctx, const std::string &schedule) {
     return key;
 }
 
-LoweredOp lower_op(const KernelContext &ctx) {
+LoweredOp lower_op(KernelContext &ctx) {
     switch (ctx.node.op) {
     case OpKind::Conv: return lower_conv(ctx);
     case OpKind::MaxPool:
@@ -272,26 +309,40 @@ std::vector<int> halide_extents(const Shape &shape) {
     check_internal(!shape.dims.empty() && shape.dims[0] == 1,
                    "kernels are lowered for a batch of one");
     if (shape.rank() == 4) {
-        return {lowering::to_int(shape.dims[3]), lowering::to_int(shape.dims[2]),
-                lowering::to_int(shape.dims[1])};
+        return {lowering::to_int(shape.dims[1]), lowering::to_int(shape.dims[3]),
+                lowering::to_int(shape.dims[2])};
     }
     check_internal(shape.rank() == 2, "a tensor is either NCHW or NF");
     return {lowering::to_int(shape.dims[1])};
 }
 
+std::vector<int> nchw_extents(const Shape &shape) {
+    check_internal(shape.rank() == 4 && shape.dims[0] == 1,
+                   "a layout conversion takes a feature map with a batch of one");
+    return {lowering::to_int(shape.dims[3]), lowering::to_int(shape.dims[2]),
+            lowering::to_int(shape.dims[1])};
+}
+
+namespace {
+
+// Fixes the output's bounds and dense strides, like the inputs', so that
+// loop extents are constants and tails are resolved at compile time.
+void fix_output_bounds(Halide::Func output, const std::vector<int> &extents) {
+    Halide::OutputImageParam buffer = output.output_buffer();
+    int stride = 1;
+    for (size_t i = 0; i < extents.size(); ++i) {
+        buffer.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
+        stride *= extents[i];
+    }
+}
+
+} // namespace
+
 LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Target &target) {
     lowering::KernelContext ctx(graph, node, target);
     lowering::LoweredOp op = lowering::lower_op(ctx);
 
-    // The output has fixed bounds and dense strides like the inputs, so
-    // loop extents are constants and tails are resolved at compile time.
-    std::vector<int> extents = halide_extents(node.shape);
-    Halide::OutputImageParam output = op.output.output_buffer();
-    int stride = 1;
-    for (size_t i = 0; i < extents.size(); ++i) {
-        output.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
-        stride *= extents[i];
-    }
+    fix_output_bounds(op.output, halide_extents(node.shape));
 
     LoweredKernel kernel;
     kernel.pipeline = Halide::Pipeline(op.output);
@@ -300,7 +351,48 @@ LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Tar
     for (const Halide::ImageParam &param : kernel.params) {
         kernel.arguments.push_back(param);
     }
+    kernel.weight_packers = ctx.packers;
     kernel.key = lowering::kernel_key(ctx, op.schedule);
+    return kernel;
+}
+
+LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
+                                      const Halide::Target &target) {
+    const std::vector<int> internal = halide_extents(shape);
+    const std::vector<int> pytorch = nchw_extents(shape);
+    Halide::ImageParam src =
+        lowering::fixed_buffer("src0", to_internal ? pytorch : internal);
+
+    // ---- Algorithm -------------------------------------------------------
+    LayoutFuncs f;
+    f.to_internal = to_internal;
+    f.extents = to_internal ? internal : pytorch;
+    f.output = Halide::Func("output");
+    if (to_internal) {
+        f.output(f.c, f.x, f.y) = src(f.x, f.y, f.c);
+    } else {
+        f.output(f.x, f.y, f.c) = src(f.c, f.x, f.y);
+    }
+
+    // ---- Schedule --------------------------------------------------------
+    std::string schedule;
+    if (target.has_gpu_feature()) {
+        GpuTileSchedule s = default_gpu_tile_schedule(target);
+        schedule_layout_gpu(f, s);
+        schedule = "layout " + describe(s);
+    } else {
+        ElementwiseCpuSchedule s = default_elementwise_cpu_schedule(target);
+        schedule_layout_cpu(f, s);
+        schedule = "layout " + describe(s);
+    }
+    fix_output_bounds(f.output, f.extents);
+
+    LoweredKernel kernel;
+    kernel.pipeline = Halide::Pipeline(f.output);
+    kernel.params = {src};
+    kernel.arguments = {src};
+    kernel.key = std::string(to_internal ? "to_nhwc" : "to_nchw") + " shape=" + shape.str() +
+                 " [" + schedule + "] target=" + target.to_string();
     return kernel;
 }
 

@@ -3,22 +3,41 @@
 // sees Halide.
 //
 // Buffer conventions (the batch is always 1 and is dropped):
-// - an NCHW feature map is a 3-D buffer over (x = W, y = H, c = C), W dense;
+// - a feature map passed between kernels is channels-innermost (NHWC): a
+//   3-D buffer over (c = C, x = W, y = H), C dense, so that every layer
+//   vectorises across channels whatever the size of its map;
 // - an NF vector is a 1-D buffer over (F);
-// - weights keep PyTorch's layouts, dimensions listed innermost first:
-//   conv OIHW is (kw, kh, ci, co), linear [out, in] is (in, out), biases and
-//   batch norm's tensors are (C).
+// - the network's own input and output keep PyTorch's NCHW, a 3-D buffer
+//   over (x, y, c); lower_layout_conversion converts at the boundary;
+// - weights are packed at compile time into the layout the kernel's
+//   schedule reads (LoweredKernel::weight_packers says how): a conv's
+//   weight in blocks of output channels, innermost; the rest as PyTorch
+//   lays them out, listed innermost first (linear [out, in] is (in, out),
+//   biases and batch norm's tensors are (C)).
 // Every buffer has fixed bounds starting at 0 and dense strides, and the
 // pipeline is compiled for exactly those shapes.
 #pragma once
 
 #include "graph.h"
+#include "tensor.h"
 
 #include <Halide.h>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace strata {
+
+/// A weight tensor in the layout a kernel reads: dense, `extents` listed
+/// innermost first, `data` their product of floats.
+struct PackedWeight {
+    std::vector<int> extents;
+    std::vector<float> data;
+};
+
+/// Packs one weight tensor, given in PyTorch's layout and shape (the shape
+/// parameters_of gives it), into the layout of its kernel's ImageParam.
+using WeightPacker = std::function<PackedWeight(const TensorView &pytorch_layout)>;
 
 struct LoweredKernel {
     Halide::Pipeline pipeline; // one output: the node's tensor
@@ -29,6 +48,10 @@ struct LoweredKernel {
     /// The same inputs and weights as ImageParams, for binding buffers to a
     /// JIT run (ImageParam::set or a Halide::ParamMap).
     std::vector<Halide::ImageParam> params;
+    /// One per weight argument, in parameters_of order: what turns the
+    /// PyTorch tensor into the buffer the kernel reads. The ImageParam of
+    /// that weight has exactly the packed extents.
+    std::vector<WeightPacker> weight_packers;
     /// Equal for nodes that can share one compiled kernel: it spells out the
     /// operator, its attributes, the input and output shapes, the epilogue,
     /// the schedule and the target, and nothing else (not the node's name).
@@ -46,8 +69,19 @@ struct LoweredKernel {
 /// breaks these rules is an InternalError.
 LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Target &target);
 
-/// The extents of the Halide buffer that holds a tensor of `shape`,
-/// innermost first: (W, H, C) for NCHW, (F) for NF.
+/// A kernel that converts a feature map of `shape` (NCHW, batch 1) between
+/// PyTorch's layout, the buffer (x, y, c), and the internal one, (c, x, y):
+/// to the internal layout when `to_internal`, back otherwise. Its one
+/// argument is the source; it has no weights.
+LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
+                                      const Halide::Target &target);
+
+/// The extents of the Halide buffer that holds a tensor of `shape` between
+/// kernels, innermost first: (C, W, H) for a feature map, (F) for NF.
 std::vector<int> halide_extents(const Shape &shape);
+
+/// The extents of a feature map of `shape` in PyTorch's layout, innermost
+/// first: (W, H, C).
+std::vector<int> nchw_extents(const Shape &shape);
 
 } // namespace strata

@@ -26,12 +26,20 @@ struct KernelContext {
     const Node &node;
     const Halide::Target &target;
     std::vector<Halide::ImageParam> srcs;    // one per node input, in order
-    std::vector<Halide::Func> views;         // srcs as (x, y, c); an NF input ignores x, y
+    std::vector<Halide::Func> views;         // srcs as (c, x, y); an NF input ignores x, y
     std::vector<ParameterSpec> weight_specs; // parameters_of(graph, node)
     std::vector<Halide::ImageParam> weights; // one per spec, same order
+    std::vector<WeightPacker> packers;       // one per spec: a copy unless repacked
     Halide::Var x{"x"}, y{"y"}, c{"c"};
 
     KernelContext(const Graph &graph, const Node &node, const Halide::Target &target);
+
+    /// Replaces the buffer of weight `suffix` by one of `extents` (innermost
+    /// first, dense) that `packer` fills from the PyTorch tensor, and
+    /// returns it. Called by an operator's lowering before it reads it.
+    const Halide::ImageParam &repack_weight(const std::string &suffix,
+                                            const std::vector<int> &extents,
+                                            WeightPacker packer);
 
     bool gpu() const { return target.has_gpu_feature(); }
     /// The inputs the operator itself reads: all but a fused residual.
@@ -49,11 +57,11 @@ struct LoweredOp {
     std::string schedule;
 };
 
-/// A value at (x, y, c) of the operator's result, before the epilogue.
+/// A value at (c, x, y) of the operator's result, before the epilogue.
 using ValueAt =
     std::function<Halide::Expr(const Halide::Expr &, const Halide::Expr &, const Halide::Expr &)>;
 
-/// The output Func: output(x, y, c) for a feature map, output(c) for an NF
+/// The output Func: output(c, x, y) for a feature map, output(c) for an NF
 /// vector (the value is then taken at x = y = 0), with the node's epilogue
 /// applied to `value`.
 Halide::Func define_output(const KernelContext &ctx, const ValueAt &value);
@@ -68,14 +76,25 @@ bool window_leaves_input(int64_t input, int64_t output, int64_t kernel, int64_t 
 
 int to_int(int64_t value);
 
-LoweredOp lower_conv(const KernelContext &ctx);
-LoweredOp lower_pool(const KernelContext &ctx);        // MaxPool, AvgPool
-LoweredOp lower_global_pool(const KernelContext &ctx); // GlobalAvgPool, GlobalMaxPool
-LoweredOp lower_linear(const KernelContext &ctx);
-LoweredOp lower_elementwise(const KernelContext &ctx); // activations, batch norm, add,
+/// `src` over (c, x, y), reading `value` outside x in [0, width) and y in
+/// [0, height), as a select on each load (marked likely, so that Halide may
+/// split the loops into border and interior). For layers bound by memory,
+/// where a padded copy would cost more than the selects.
+Halide::Func select_border(const Halide::Func &src, int width, int height, float value);
+
+/// A float buffer with the given extents, innermost first, every dimension
+/// starting at 0 with dense strides, so that Halide can specialise the
+/// kernel for the exact shape.
+Halide::ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents);
+
+LoweredOp lower_conv(KernelContext &ctx);
+LoweredOp lower_pool(KernelContext &ctx);        // MaxPool, AvgPool
+LoweredOp lower_global_pool(KernelContext &ctx); // GlobalAvgPool, GlobalMaxPool
+LoweredOp lower_linear(KernelContext &ctx);
+LoweredOp lower_elementwise(KernelContext &ctx); // activations, batch norm, add,
                                                        // concat, slice, shuffle, flatten, copies
-LoweredOp lower_softmax(const KernelContext &ctx);
-LoweredOp lower_lrn(const KernelContext &ctx);
+LoweredOp lower_softmax(KernelContext &ctx);
+LoweredOp lower_lrn(KernelContext &ctx);
 
 } // namespace lowering
 } // namespace strata

@@ -32,12 +32,12 @@ Expr pool_divisor(const Expr &o, int size, int kernel, int stride, int pad_begin
 
 } // namespace
 
-LoweredOp lower_pool(const KernelContext &ctx) {
+LoweredOp lower_pool(KernelContext &ctx) {
     const PoolAttrs &attrs = ctx.node.attr<PoolAttrs>();
     const Window &w = attrs.window;
     const Shape &in = ctx.src_shape(0);
     const Shape &out = ctx.node.shape;
-    check_internal(in.rank() == 4 && out.rank() == 4, "pooling reads and writes NCHW");
+    check_internal(in.rank() == 4 && out.rank() == 4, "pooling reads and writes feature maps");
     const bool is_max = ctx.node.op == OpKind::MaxPool;
     const int in_w = to_int(in.dims[3]);
     const int in_h = to_int(in.dims[2]);
@@ -57,9 +57,7 @@ LoweredOp lower_pool(const KernelContext &ctx) {
                             w.dilation.w) ||
         window_leaves_input(in_h, out.dims[2], w.kernel.h, w.stride.h, w.pad_begin.h,
                             w.dilation.h)) {
-        f.padded = Halide::BoundaryConditions::constant_exterior(
-            src, is_max ? kMinusInfinity : 0.0f, {{0, in_w}, {0, in_h}, Halide::Range()});
-        src = f.padded;
+        src = select_border(src, in_w, in_h, is_max ? kMinusInfinity : 0.0f);
     }
 
     f.r = RDom(0, to_int(w.kernel.w), 0, to_int(w.kernel.h), "r");
@@ -67,23 +65,23 @@ LoweredOp lower_pool(const KernelContext &ctx) {
     Expr iy = y * to_int(w.stride.h) - to_int(w.pad_begin.h) + f.r.y * to_int(w.dilation.h);
     f.pool = Func(is_max ? "max_pool" : "sum_pool");
     if (is_max) {
-        f.pool(x, y, c) = kMinusInfinity;
-        f.pool(x, y, c) = Halide::max(f.pool(x, y, c), src(ix, iy, c));
+        f.pool(c, x, y) = kMinusInfinity;
+        f.pool(c, x, y) = Halide::max(f.pool(c, x, y), src(c, ix, iy));
     } else {
-        f.pool(x, y, c) = 0.0f;
-        f.pool(x, y, c) += src(ix, iy, c);
+        f.pool(c, x, y) = 0.0f;
+        f.pool(c, x, y) += src(c, ix, iy);
     }
 
-    f.output = define_output(ctx, [&](const Expr &px, const Expr &py, const Expr &pc) {
+    f.output = define_output(ctx, [&](const Expr &pc, const Expr &px, const Expr &py) {
         if (is_max) {
-            return Expr(f.pool(px, py, pc));
+            return Expr(f.pool(pc, px, py));
         }
         Expr divisor =
             pool_divisor(px, in_w, to_int(w.kernel.w), to_int(w.stride.w), to_int(w.pad_begin.w),
                          to_int(w.pad_end.w), attrs.count_include_pad) *
             pool_divisor(py, in_h, to_int(w.kernel.h), to_int(w.stride.h), to_int(w.pad_begin.h),
                          to_int(w.pad_end.h), attrs.count_include_pad);
-        return f.pool(px, py, pc) / Halide::cast<float>(divisor);
+        return f.pool(pc, px, py) / Halide::cast<float>(divisor);
     });
 
     // ---- Schedule --------------------------------------------------------
@@ -99,10 +97,10 @@ LoweredOp lower_pool(const KernelContext &ctx) {
     return {f.output, describe(schedule)};
 }
 
-LoweredOp lower_global_pool(const KernelContext &ctx) {
+LoweredOp lower_global_pool(KernelContext &ctx) {
     const Shape &in = ctx.src_shape(0);
     check_internal(in.rank() == 4 && ctx.node.shape.rank() == 4,
-                   "global pooling reads and writes NCHW");
+                   "global pooling reads and writes feature maps");
     const bool is_max = ctx.node.op == OpKind::GlobalMaxPool;
     const int area = to_int(in.dims[2] * in.dims[3]);
 
@@ -116,12 +114,12 @@ LoweredOp lower_global_pool(const KernelContext &ctx) {
     f.pool = Func(is_max ? "global_max" : "global_sum");
     if (is_max) {
         f.pool(f.c) = kMinusInfinity;
-        f.pool(f.c) = Halide::max(f.pool(f.c), src(f.r.x, f.r.y, f.c));
+        f.pool(f.c) = Halide::max(f.pool(f.c), src(f.c, f.r.x, f.r.y));
     } else {
         f.pool(f.c) = 0.0f;
-        f.pool(f.c) += src(f.r.x, f.r.y, f.c);
+        f.pool(f.c) += src(f.c, f.r.x, f.r.y);
     }
-    f.output = define_output(ctx, [&](const Expr &, const Expr &, const Expr &pc) {
+    f.output = define_output(ctx, [&](const Expr &pc, const Expr &, const Expr &) {
         Expr pooled = f.pool(pc);
         return is_max ? pooled : pooled / static_cast<float>(area);
     });

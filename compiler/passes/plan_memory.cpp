@@ -16,23 +16,6 @@ int64_t align_up(int64_t bytes) {
     return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
 }
 
-// Where `node`'s output starts inside its input's bytes when it can be a view
-// of them, or -1 when it needs a buffer of its own.
-int64_t view_offset(const Graph &graph, const Node &node) {
-    if (!node.epilogue.empty()) {
-        return -1;
-    }
-    if (node.op == OpKind::Flatten) {
-        return 0; // row-major NCHW is already N(C*H*W)
-    }
-    // Part i of NCHW (or NF) with N = 1 is channels [i*C/P, (i+1)*C/P): one
-    // run of bytes. With N > 1 the parts interleave and a view is impossible.
-    if (node.op == OpKind::Slice && graph.node(node.inputs.at(0)).shape.dims.at(0) == 1) {
-        return node.attr<SliceAttrs>().index * output_bytes(node);
-    }
-    return -1;
-}
-
 // Every node on its own storage, then views resolved to the node that really
 // holds their bytes: an alias of an alias views the first one's base.
 std::vector<Placement> place_nodes(const Graph &graph) {
@@ -41,7 +24,8 @@ std::vector<Placement> place_nodes(const Graph &graph) {
         check_internal(!node.shape.dims.empty(), "plan_memory: shapes must be inferred first");
         Placement &p = placements[node.id];
         p.bytes = output_bytes(node);
-        p.storage = node.id == 0 ? Storage::NetworkInput : Storage::Arena;
+        p.storage = node.id == 0 && !in_internal_layout(node) ? Storage::NetworkInput
+                                                              : Storage::Arena;
         int64_t offset = node.id == 0 ? -1 : view_offset(graph, node);
         if (offset < 0) {
             continue;
@@ -58,9 +42,12 @@ std::vector<Placement> place_nodes(const Graph &graph) {
 // Puts the network's output in the caller's buffer (see the header).
 void place_output(const Graph &graph, std::vector<Placement> &placements) {
     if (graph.output == 0) {
-        return; // the driver copies the input
+        return; // the driver copies (or converts) the input
     }
     Placement &out = placements[graph.output];
+    if (in_internal_layout(graph.output_node())) {
+        return; // the driver converts it into the caller's buffer
+    }
     if (out.storage != Storage::Alias) {
         out.storage = Storage::NetworkOutput;
         return;
@@ -82,13 +69,18 @@ struct Lifetime {
 
 std::vector<Lifetime> lifetimes(const Graph &graph, const std::vector<Placement> &placements) {
     std::vector<Lifetime> lives(graph.nodes.size());
+    auto holder = [&](NodeId id) {
+        return placements[id].storage == Storage::Alias ? placements[id].base : id;
+    };
     for (const Node &node : graph.nodes) {
         lives[node.id] = {node.id, node.id};
         for (NodeId in : node.inputs) {
-            NodeId holder = placements[in].storage == Storage::Alias ? placements[in].base : in;
-            lives[holder].last = std::max(lives[holder].last, node.id);
+            lives[holder(in)].last = std::max(lives[holder(in)].last, node.id);
         }
     }
+    // The driver's final conversion reads the output after the last node.
+    NodeId end = static_cast<NodeId>(graph.nodes.size());
+    lives[holder(graph.output)].last = end;
     return lives;
 }
 
@@ -140,6 +132,28 @@ void pack_arena(const Graph &graph, MemoryPlan &plan) {
 }
 
 } // namespace
+
+// Feature maps are stored channels innermost, so only vectors, and maps of
+// one pixel, keep PyTorch's element order under a view.
+int64_t view_offset(const Graph &graph, const Node &node) {
+    if (!node.epilogue.empty()) {
+        return -1;
+    }
+    const Shape &in = graph.node(node.inputs.at(0)).shape;
+    bool one_pixel = in.rank() == 4 && in.dims[2] * in.dims[3] == 1;
+    if (node.op == OpKind::Flatten && (in.rank() == 2 || one_pixel)) {
+        return 0;
+    }
+    // Part i of NF with N = 1 is features [i*F/P, (i+1)*F/P): one run of bytes.
+    if (node.op == OpKind::Slice && in.rank() == 2 && in.dims[0] == 1) {
+        return node.attr<SliceAttrs>().index * output_bytes(node);
+    }
+    return -1;
+}
+
+bool in_internal_layout(const Node &node) {
+    return node.shape.rank() == 4;
+}
 
 MemoryPlan plan_memory(const Graph &graph) {
     verify_graph(graph);

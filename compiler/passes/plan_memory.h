@@ -12,7 +12,14 @@
 // - a range of the arena, 64-byte aligned, free for the next buffer as soon
 //   as the last node that reads it, directly or through an alias, has run.
 //
-// The network's output is written straight into the caller's buffer. When the
+// Feature maps (NxCxHxW) are stored channels innermost, the layout the CPU
+// kernels vectorise over, while the caller's arrays are PyTorch's NCHW. So a
+// 4-D network input or output is an arena buffer that the driver converts
+// from or to the caller's array; vectors (NF) are the same in both layouts.
+// A Flatten is an alias only of a vector or of a map of one pixel, and a
+// Slice only of a vector; otherwise they are kernels that reorder the bytes.
+//
+// A vector output is written straight into the caller's buffer. When the
 // output node is a chain of Flattens over a real buffer (`... flatten` at the
 // end of a classifier), that buffer is placed in the caller's output buffer
 // and the Flattens stay aliases of it, so no copy is needed. Otherwise an
@@ -63,5 +70,13 @@ struct MemoryPlan {
 };
 
 MemoryPlan plan_memory(const Graph &graph);
+
+/// Where `node`'s output starts inside its input's bytes when it can be a
+/// view of them (Flatten, Slice, by the rules above), or -1.
+int64_t view_offset(const Graph &graph, const Node &node);
+
+/// Whether `node`'s output is stored in the internal channels-innermost
+/// layout (a feature map) rather than PyTorch's (a vector).
+bool in_internal_layout(const Node &node);
 
 } // namespace strata
