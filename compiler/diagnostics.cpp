@@ -1,5 +1,8 @@
 #include "diagnostics.h"
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 namespace strata {
@@ -99,6 +102,14 @@ std::string UserError::render() const {
 
 InternalError::InternalError(const std::string &invariant)
     : std::logic_error("internal error (a bug in Strata, please report it): " + invariant) {}
+
+std::string system_error_text() {
+    std::string text = std::strerror(errno);
+    if (!text.empty()) {
+        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    }
+    return text;
+}
 
 void check_internal(bool condition, const char *invariant) {
     if (!condition) {

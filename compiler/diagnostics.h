@@ -82,6 +82,9 @@ class InternalError : public std::logic_error {
     explicit InternalError(const std::string &invariant);
 };
 
+/// strerror(errno), starting lower-case like every message.
+std::string system_error_text();
+
 /// Throws InternalError when `condition` is false.
 void check_internal(bool condition, const char *invariant);
 

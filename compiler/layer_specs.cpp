@@ -1,5 +1,7 @@
 #include "layer_specs.h"
 
+#include "edit_distance.h"
+
 #include <algorithm>
 #include <map>
 
@@ -100,24 +102,6 @@ std::vector<LayerSpec> make_specs() {
          1,
          "lrn size=5 alpha=1e-4 beta=0.75 k=2"},
     };
-}
-
-// Small edit distance, to suggest `stride` for `strid`.
-size_t edit_distance(const std::string &a, const std::string &b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) {
-        row[j] = j;
-    }
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
 }
 
 std::string argument_list(const LayerSpec &spec) {

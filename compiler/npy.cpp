@@ -30,14 +30,6 @@ const char *const kAsFloat32Help = "convert it before saving: numpy.save(path, "
     throw UserError(path + ": " + message, help);
 }
 
-std::string system_error_text() {
-    std::string text = std::strerror(errno);
-    if (!text.empty()) {
-        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-    }
-    return text;
-}
-
 // A value of the header's Python literal; numpy writes only these kinds.
 struct PyValue {
     enum class Kind { String, Bool, None, Integer, Sequence, Dict };

@@ -42,14 +42,6 @@ const char *const kConvertHelp =
     throw UserError(path + ": " + message, help);
 }
 
-std::string system_error_text() {
-    std::string text = std::strerror(errno);
-    if (!text.empty()) {
-        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-    }
-    return text;
-}
-
 std::string offsets_text(uint64_t begin, uint64_t end) {
     return "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
 }
