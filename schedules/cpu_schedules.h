@@ -60,9 +60,12 @@ void schedule_conv_cpu(ConvFuncs funcs, const ConvCpuSchedule &schedule);
 
 /// Depthwise convolution: a vector of channels by `tile_x` pixels per
 /// register tile, the zero-padded rows of a band computed once per band.
+/// Rows up to `whole_row_x` pixels wide are one tile each, rather than
+/// tiles of `tile_x` whose last one overlaps the one before.
 struct DepthwiseConvCpuSchedule {
     int vector_width = 8;
     int tile_x = 4; // pixels per register tile: a 3x3 window re-reads each input vector
+    int whole_row_x = 4;
     int tasks = 16;
     bool parallel = true;
 };
