@@ -144,8 +144,8 @@ std::string format_cost_table(const CostReport &report) {
                      "weights (k)", "MACs (M)"});
     for (const LayerCost &row : report.layers) {
         WindowColumns w = window_columns(row.window);
-        cells.push_back({row.name, row.op(), shape_text(row.output), w.kernel, w.stride,
-                         w.pad, rounded(row.memory_bytes, 1024), rounded(row.weights, 1000),
+        cells.push_back({row.name, row.op(), shape_text(row.output), w.kernel, w.stride, w.pad,
+                         rounded(row.memory_bytes, 1024), rounded(row.weights, 1000),
                          rounded(row.macs, 1e6)});
     }
     const LayerCost &t = report.totals;

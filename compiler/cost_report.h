@@ -16,13 +16,13 @@ namespace strata {
 /// are folded into the row of the layer they follow, as the course does.
 struct LayerCost {
     std::string name;
-    std::vector<OpKind> ops;         // the layer, then any folded activations
-    Shape output;                    // of the last folded node
-    std::optional<Window> window;    // conv and pooling
-    int64_t memory_bytes = 0;        // the row's output, 4 bytes an element
-    int64_t weights = 0;             // conv/linear kernels, batch norm scales
-    int64_t biases = 0;              // conv/linear biases, batch norm shifts
-    int64_t macs = 0;                // multiply-accumulates of conv and linear
+    std::vector<OpKind> ops;      // the layer, then any folded activations
+    Shape output;                 // of the last folded node
+    std::optional<Window> window; // conv and pooling
+    int64_t memory_bytes = 0;     // the row's output, 4 bytes an element
+    int64_t weights = 0;          // conv/linear kernels, batch norm scales
+    int64_t biases = 0;           // conv/linear biases, batch norm shifts
+    int64_t macs = 0;             // multiply-accumulates of conv and linear
 
     /// "conv", or "conv+relu" with folded activations.
     std::string op() const;

@@ -55,8 +55,10 @@ class Elaborator {
             std::set<std::string> parameters;
             for (const BlockParameter &p : block.parameters) {
                 if (!parameters.insert(p.name).second) {
-                    throw UserError(p.location, "block '" + block.name + "' has two parameters "
-                                                "called '" + p.name + "'");
+                    throw UserError(p.location, "block '" + block.name +
+                                                    "' has two parameters "
+                                                    "called '" +
+                                                    p.name + "'");
                 }
             }
         }
@@ -194,8 +196,8 @@ class Elaborator {
             return flow;
         }
         for (int64_t i = 0; i < repeat; ++i) {
-            flow = instance(st, flow, scope, env, st.label.empty() ? take_name(st, scope)
-                                                                   : claim_label(st, scope));
+            flow = instance(st, flow, scope, env,
+                            st.label.empty() ? take_name(st, scope) : claim_label(st, scope));
         }
         return flow;
     }
@@ -248,8 +250,8 @@ class Elaborator {
         try {
             out = body(block.body, flow, inner, env);
         } catch (UserError &error) {
-            error.add_note(st.callee_location, "in the instance of block '" + block.name +
-                                                   "' called here");
+            error.add_note(st.callee_location,
+                           "in the instance of block '" + block.name + "' called here");
             throw;
         }
         if (new_scope) {
@@ -299,8 +301,8 @@ class Elaborator {
             } else if (p.default_value) {
                 env.define(p.name, evaluate(*p.default_value, env), p.location);
             } else {
-                UserError error(st.callee_location, "block '" + block.name +
-                                                        "' needs a value for '" + p.name + "'",
+                UserError error(st.callee_location,
+                                "block '" + block.name + "' needs a value for '" + p.name + "'",
                                 "its parameters are: " + parameter_list(block));
                 error.add_note(block.location, "'" + block.name + "' is defined here");
                 throw error;
@@ -341,8 +343,7 @@ class Elaborator {
         return out;
     }
 
-    Flow split(const Node &prototype, NodeId input, const std::string &name,
-               const Statement &st) {
+    Flow split(const Node &prototype, NodeId input, const std::string &name, const Statement &st) {
         Flow out{{}, true};
         int64_t parts = prototype.attr<SliceAttrs>().parts;
         for (int64_t i = 0; i < parts; ++i) {
@@ -360,16 +361,14 @@ class Elaborator {
         int n = static_cast<int>(in.ids.size());
         if (n < spec.min_inputs) {
             throw UserError(st.callee_location,
-                            std::string(spec.name) + " needs " +
-                                std::to_string(spec.min_inputs) + " or more inputs, got " +
-                                std::to_string(n),
+                            std::string(spec.name) + " needs " + std::to_string(spec.min_inputs) +
+                                " or more inputs, got " + std::to_string(n),
                             std::string("name its inputs: '") + spec.example + "', or join " +
                                 "branches with '" + spec.name + " { ... }'");
         }
         if (spec.max_inputs >= 0 && n > spec.max_inputs) {
             throw UserError(st.references.at(spec.max_inputs).location,
-                            std::string(spec.name) + " reads one input, got " +
-                                std::to_string(n));
+                            std::string(spec.name) + " reads one input, got " + std::to_string(n));
         }
     }
 
@@ -399,8 +398,8 @@ class Elaborator {
             for (size_t i = 0; i < st.body.size(); ++i) {
                 Node part;
                 part.op = OpKind::Slice;
-                part.attrs = SliceAttrs{static_cast<int64_t>(i),
-                                        static_cast<int64_t>(st.body.size())};
+                part.attrs =
+                    SliceAttrs{static_cast<int64_t>(i), static_cast<int64_t>(st.body.size())};
                 part.name = unique(base + "." + std::to_string(i));
                 part.location = st.location;
                 part.inputs = {x};
@@ -512,8 +511,9 @@ class Elaborator {
 
     NodeId single(const Flow &flow, const SourceLocation &where, const std::string &what) {
         if (flow.multiple) {
-            throw UserError(where, what + " cannot end with a split of " +
-                                       std::to_string(flow.ids.size()) + " outputs",
+            throw UserError(where,
+                            what + " cannot end with a split of " +
+                                std::to_string(flow.ids.size()) + " outputs",
                             "join the parts with 'concat <- s[0], s[1]'");
         }
         return flow.ids.at(0);
@@ -524,8 +524,9 @@ class Elaborator {
     bool condition(const Expr &expr, const Environment &env) {
         Value v = evaluate(expr, env);
         if (!std::holds_alternative<bool>(v)) {
-            throw UserError(expr.location, "a condition must be true or false, got " +
-                                               value_kind_name(v) + " '" + value_text(v) + "'",
+            throw UserError(expr.location,
+                            "a condition must be true or false, got " + value_kind_name(v) + " '" +
+                                value_text(v) + "'",
                             "compare it: '" + expr.text + " != 0'");
         }
         return std::get<bool>(v);
@@ -563,8 +564,8 @@ class Elaborator {
 
     NodeId add(Node node) {
         if (graph_.nodes.size() >= kMaxNodes) {
-            throw UserError(node.location, "the network has more than " +
-                                               std::to_string(kMaxNodes) + " layers");
+            throw UserError(node.location,
+                            "the network has more than " + std::to_string(kMaxNodes) + " layers");
         }
         count_name(node.name, node.location);
         node.call_sites = call_stack_;

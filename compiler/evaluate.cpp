@@ -65,8 +65,8 @@ bool is_number(const Value &v) {
         got += " and " + value_kind_name(*rhs);
     }
     throw UserError(expr.location,
-                    "operator '" + expr.op + "' cannot be applied to " + got + " in '" +
-                        expr.text + "'",
+                    "operator '" + expr.op + "' cannot be applied to " + got + " in '" + expr.text +
+                        "'",
                     "arithmetic takes numbers, '&&', '||' and '!' take true or false");
 }
 

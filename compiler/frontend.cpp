@@ -22,8 +22,7 @@ std::string name_from_path(const std::string &path) {
             c = '_';
         }
     }
-    return stem.empty() || std::isdigit(static_cast<unsigned char>(stem[0])) ? "net_" + stem
-                                                                              : stem;
+    return stem.empty() || std::isdigit(static_cast<unsigned char>(stem[0])) ? "net_" + stem : stem;
 }
 
 } // namespace

@@ -25,27 +25,27 @@ using NodeId = int;
 
 enum class OpKind {
     Input,
-    Conv,          // convolution, grouped and depthwise through `groups`
+    Conv, // convolution, grouped and depthwise through `groups`
     MaxPool,
     AvgPool,
     GlobalAvgPool, // mean over H and W, keeps NCHW with H = W = 1
     GlobalMaxPool,
-    BatchNorm,     // inference form: running statistics, scale and shift
+    BatchNorm, // inference form: running statistics, scale and shift
     Relu,
     Relu6,
     LeakyRelu,
     Sigmoid,
     HardSwish,
-    Linear,        // fully connected, reads NF
-    Flatten,       // NCHW -> N(C*H*W)
-    Dropout,       // identity at inference
+    Linear,  // fully connected, reads NF
+    Flatten, // NCHW -> N(C*H*W)
+    Dropout, // identity at inference
     Identity,
-    Add,           // element-wise sum of two or more equal shapes
-    Concat,        // along channels
-    Slice,         // one of several equal channel parts of its input
-    Shuffle,       // channel shuffle with G groups
-    Softmax,       // over channels (dim 1)
-    Lrn,           // local response normalisation across channels
+    Add,     // element-wise sum of two or more equal shapes
+    Concat,  // along channels
+    Slice,   // one of several equal channel parts of its input
+    Shuffle, // channel shuffle with G groups
+    Softmax, // over channels (dim 1)
+    Lrn,     // local response normalisation across channels
 };
 
 /// The spelling used in the language, in dumps and in reports: "conv", "maxpool".
@@ -125,9 +125,9 @@ struct LrnAttrs {
     double k = 1.0;
 };
 
-using Attributes = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs,
-                                LeakyReluAttrs, LinearAttrs, DropoutAttrs, SliceAttrs,
-                                ShuffleAttrs, LrnAttrs>;
+using Attributes =
+    std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs, LeakyReluAttrs, LinearAttrs,
+                 DropoutAttrs, SliceAttrs, ShuffleAttrs, LrnAttrs>;
 
 /// Element-wise work fused onto the end of a node by the fusion passes:
 /// out = activation(op(inputs...) + inputs.back() if `residual`). A node built
@@ -160,10 +160,10 @@ struct Node {
     OpKind op = OpKind::Identity;
     std::vector<NodeId> inputs;
     Attributes attrs;
-    Epilogue epilogue;       // set only by fusion passes
-    SourceLocation location; // the statement that made this node
+    Epilogue epilogue;                      // set only by fusion passes
+    SourceLocation location;                // the statement that made this node
     std::vector<SourceLocation> call_sites; // block calls that led there, outermost first
-    Shape shape;             // filled by infer_shapes
+    Shape shape;                            // filled by infer_shapes
 
     template <typename T> const T &attr() const {
         const T *a = std::get_if<T>(&attrs);

@@ -27,21 +27,21 @@ void require_rank(const Graph &graph, const Node &node, std::initializer_list<in
         }
     }
     bool wants_maps = *ranks.begin() == 4;
-    throw node_error(
-        node,
-        describe(node) + (wants_maps ? " needs feature maps (NxCxHxW), but "
+    throw node_error(node,
+                     describe(node) +
+                         (wants_maps ? " needs feature maps (NxCxHxW), but "
                                      : " needs a flat vector (NxF), but ") +
-            from(graph, node.inputs[0]),
-        wants_maps ? "it cannot follow 'flatten' or 'linear'"
-                   : "add 'flatten' before it, or 'global_avgpool' then 'flatten'");
+                         from(graph, node.inputs[0]),
+                     wants_maps ? "it cannot follow 'flatten' or 'linear'"
+                                : "add 'flatten' before it, or 'global_avgpool' then 'flatten'");
 }
 
 Shape window_shape(const Graph &graph, const Node &node, const Window &w, int64_t channels) {
     const Shape &in = input_shape(graph, node);
-    int64_t h = window_output_size(in.dims[2], w.kernel.h, w.stride.h, w.pad_begin.h,
-                                   w.pad_end.h, w.dilation.h, w.ceil_mode);
-    int64_t wd = window_output_size(in.dims[3], w.kernel.w, w.stride.w, w.pad_begin.w,
-                                    w.pad_end.w, w.dilation.w, w.ceil_mode);
+    int64_t h = window_output_size(in.dims[2], w.kernel.h, w.stride.h, w.pad_begin.h, w.pad_end.h,
+                                   w.dilation.h, w.ceil_mode);
+    int64_t wd = window_output_size(in.dims[3], w.kernel.w, w.stride.w, w.pad_begin.w, w.pad_end.w,
+                                    w.dilation.w, w.ceil_mode);
     if (h < 1 || wd < 1) {
         throw node_error(node,
                          "the " + std::to_string(w.kernel.h) + "x" + std::to_string(w.kernel.w) +
@@ -69,9 +69,10 @@ Shape same_shapes(const Graph &graph, const Node &node) {
     const Shape &first = input_shape(graph, node);
     for (size_t i = 1; i < node.inputs.size(); ++i) {
         if (input_shape(graph, node, i) != first) {
-            throw node_error(node, describe(node) + " needs equal shapes, but " +
-                                       from(graph, node.inputs[0]) + " and " +
-                                       from(graph, node.inputs[i]),
+            throw node_error(node,
+                             describe(node) + " needs equal shapes, but " +
+                                 from(graph, node.inputs[0]) + " and " +
+                                 from(graph, node.inputs[i]),
                              node.op == OpKind::Add
                                  ? "a residual whose body changes the shape needs a projection "
                                    "shortcut: 'shortcut { conv ... }'"

@@ -35,11 +35,18 @@ std::vector<LayerSpec> make_specs() {
          1,
          1,
          "conv 64 3x3 stride=2 pad=1 bias=false"},
-        {"maxpool", OpKind::MaxPool, {kernel, pool_stride, pad, dilation, ceil}, 1, 1,
+        {"maxpool",
+         OpKind::MaxPool,
+         {kernel, pool_stride, pad, dilation, ceil},
+         1,
+         1,
          "maxpool 3x3 stride=2 pad=1"},
         {"avgpool",
          OpKind::AvgPool,
-         {kernel, pool_stride, pad, ceil,
+         {kernel,
+          pool_stride,
+          pad,
+          ceil,
           {"count_include_pad", ArgType::Bool, "true or false", Value{true}}},
          1,
          1,
@@ -178,9 +185,9 @@ std::map<std::string, BoundArg> bind(const LayerSpec &spec, const Statement &cal
             if (positional >= spec.args.size()) {
                 throw UserError(where,
                                 std::string(spec.name) + " takes at most " +
-                                    std::to_string(spec.args.size()) +
-                                    " positional arguments (" + argument_list(spec) +
-                                    "), got another: '" + argument.value->text + "'",
+                                    std::to_string(spec.args.size()) + " positional arguments (" +
+                                    argument_list(spec) + "), got another: '" +
+                                    argument.value->text + "'",
                                 std::string("for example: ") + spec.example);
             }
             arg = &spec.args[positional++];
@@ -206,8 +213,7 @@ std::map<std::string, BoundArg> bind(const LayerSpec &spec, const Statement &cal
                     help = "did you mean '" + std::string(nearest) + "'? " + help;
                 }
                 throw UserError(argument.name_location,
-                                std::string(spec.name) + " has no argument '" + argument.name +
-                                    "'",
+                                std::string(spec.name) + " has no argument '" + argument.name + "'",
                                 help);
             }
         }
@@ -317,18 +323,16 @@ Node build_layer(const LayerSpec &spec, const Statement &call, const Environment
         // without `pad * 2`, which a huge padding would overflow).
         if (pool.window.pad_begin.h > pool.window.kernel.h / 2 ||
             pool.window.pad_begin.w > pool.window.kernel.w / 2) {
-            throw UserError(args.at("pad").location,
-                            std::string(spec.name) + "'s padding (" +
-                                value_text(args.at("pad").value) +
-                                ") must be at most half its kernel (" +
-                                value_text(args.at("kernel").value) + ")");
+            throw UserError(args.at("pad").location, std::string(spec.name) + "'s padding (" +
+                                                         value_text(args.at("pad").value) +
+                                                         ") must be at most half its kernel (" +
+                                                         value_text(args.at("kernel").value) + ")");
         }
         node.attrs = pool;
         break;
     }
     case OpKind::BatchNorm:
-        node.attrs = BatchNormAttrs{
-            real_in(args, "eps", 0, 1, true, spec.name, "in (0, 1]")};
+        node.attrs = BatchNormAttrs{real_in(args, "eps", 0, 1, true, spec.name, "in (0, 1]")};
         break;
     case OpKind::LeakyRelu:
         node.attrs = LeakyReluAttrs{std::get<double>(args.at("slope").value)};
@@ -340,9 +344,9 @@ Node build_layer(const LayerSpec &spec, const Statement &call, const Environment
     case OpKind::Slice: node.attrs = SliceAttrs{0, count("parts")}; break;
     case OpKind::Shuffle: node.attrs = ShuffleAttrs{count("groups")}; break;
     case OpKind::Lrn:
-        node.attrs = LrnAttrs{count("size"), std::get<double>(args.at("alpha").value),
-                              std::get<double>(args.at("beta").value),
-                              std::get<double>(args.at("k").value)};
+        node.attrs =
+            LrnAttrs{count("size"), std::get<double>(args.at("alpha").value),
+                     std::get<double>(args.at("beta").value), std::get<double>(args.at("k").value)};
         break;
     default: break;
     }

@@ -28,22 +28,22 @@ enum class TokenKind {
     RightBracket,
     Comma,
     Colon,
-    Assign,    // =
-    Arrow,     // <-
+    Assign, // =
+    Arrow,  // <-
     Plus,
     Minus,
     Star,
     Slash,
     Percent,
-    Equal,     // ==
-    NotEqual,  // !=
+    Equal,    // ==
+    NotEqual, // !=
     Less,
     LessEqual,
     Greater,
     GreaterEqual,
-    And,       // &&
-    Or,        // ||
-    Not,       // !
+    And, // &&
+    Or,  // ||
+    Not, // !
     End,
 };
 
@@ -52,12 +52,12 @@ const char *token_kind_name(TokenKind kind);
 
 struct Token {
     TokenKind kind = TokenKind::End;
-    std::string text;            // the exact source text
-    int64_t integer = 0;         // Integer
-    double real = 0;             // Float
-    std::vector<int64_t> dims;   // Dims
+    std::string text;          // the exact source text
+    int64_t integer = 0;       // Integer
+    double real = 0;           // Float
+    std::vector<int64_t> dims; // Dims
     SourceLocation location;
-    bool space_before = false;   // separates `basic(64)` (a call) from `conv (64)`
+    bool space_before = false; // separates `basic(64)` (a call) from `conv (64)`
 };
 
 /// Splits `file` into tokens ending with End. Throws UserError on a character

@@ -7,11 +7,10 @@ std::vector<ParameterSpec> parameters_of(const Graph &graph, const Node &node) {
     case OpKind::Conv: {
         const ConvAttrs &conv = node.attr<ConvAttrs>();
         int64_t in_channels = graph.node(node.inputs.at(0)).shape.dims.at(1);
-        std::vector<ParameterSpec> specs = {
-            {"weight",
-             Shape{{conv.out_channels, in_channels / conv.groups, conv.window.kernel.h,
-                    conv.window.kernel.w}},
-             ParameterRole::Weight}};
+        std::vector<ParameterSpec> specs = {{"weight",
+                                             Shape{{conv.out_channels, in_channels / conv.groups,
+                                                    conv.window.kernel.h, conv.window.kernel.w}},
+                                             ParameterRole::Weight}};
         if (conv.bias) {
             specs.push_back({"bias", Shape{{conv.out_channels}}, ParameterRole::Bias});
         }

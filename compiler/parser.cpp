@@ -80,8 +80,8 @@ class Parser {
     }
     Token expect(TokenKind kind, const std::string &what, const std::string &help = {}) {
         if (!at(kind)) {
-            throw UserError(peek().location,
-                            "expected " + what + ", got " + describe(peek()), help);
+            throw UserError(peek().location, "expected " + what + ", got " + describe(peek()),
+                            help);
         }
         return take();
     }
@@ -150,19 +150,19 @@ class Parser {
                             "write channels x height x width, e.g. 'input 3x224x224'");
         }
         Token shape = take();
-        program.input_dims = shape.kind == TokenKind::Dims ? shape.dims
-                                                           : std::vector<int64_t>{shape.integer};
+        program.input_dims =
+            shape.kind == TokenKind::Dims ? shape.dims : std::vector<int64_t>{shape.integer};
         program.input_location = shape.location;
         if (program.input_dims.size() != 3 && program.input_dims.size() != 1) {
             throw UserError(shape.location,
-                            "the input shape must be CxHxW or a feature count, got '" +
-                                shape.text + "'",
+                            "the input shape must be CxHxW or a feature count, got '" + shape.text +
+                                "'",
                             "the batch is always 1 and is not written: 'input 3x224x224'");
         }
         for (int64_t d : program.input_dims) {
             if (d <= 0) {
-                throw UserError(shape.location, "input dimensions must be positive, got '" +
-                                                    shape.text + "'");
+                throw UserError(shape.location,
+                                "input dimensions must be positive, got '" + shape.text + "'");
             }
         }
     }
@@ -201,8 +201,8 @@ class Parser {
         Body body;
         while (!at(TokenKind::RightBrace)) {
             if (at(TokenKind::End)) {
-                throw UserError(peek().location, "expected '}' to close " + what + ", got " +
-                                                     describe(peek()));
+                throw UserError(peek().location,
+                                "expected '}' to close " + what + ", got " + describe(peek()));
             }
             body.push_back(statement());
             if (!at(TokenKind::RightBrace)) {

@@ -97,7 +97,8 @@ double measure_read_bandwidth(int threads, int64_t bytes) {
         for (std::thread &t : pool) {
             t.join();
         }
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         best = std::max(best, static_cast<double>(bytes) / seconds / 1e9);
     }
     return best;
@@ -135,8 +136,8 @@ PeakFlops measure_peak_flops(int threads, double seconds) {
                                      static_cast<long>(kIterations / 16 * seconds / calibration));
     for (int round = 0; round < 3; ++round) {
         double elapsed = time_of(iterations);
-        double flops = 2.0 * peak.vector_floats * kChains * static_cast<double>(iterations) *
-                       peak.threads;
+        double flops =
+            2.0 * peak.vector_floats * kChains * static_cast<double>(iterations) * peak.threads;
         peak.gflops = std::max(peak.gflops, flops / elapsed / 1e9);
     }
 #else

@@ -8,10 +8,10 @@
 namespace strata {
 
 struct PeakFlops {
-    double gflops = 0;      // counting one FMA as 2 flops
-    int vector_floats = 0;  // 16 with AVX-512, 8 with AVX2+FMA
+    double gflops = 0;     // counting one FMA as 2 flops
+    int vector_floats = 0; // 16 with AVX-512, 8 with AVX2+FMA
     int threads = 0;
-    double read_gbps = 0;   // filled by measure_read_bandwidth's callers
+    double read_gbps = 0; // filled by measure_read_bandwidth's callers
 };
 
 /// Read bandwidth from memory: `threads` threads each summing its own part

@@ -114,8 +114,8 @@ struct ChannelTiles {
 };
 
 ChannelTiles tile_channels_by_pixels(Func output, const Var &c, const Var &x, const Var &y,
-                                     const std::vector<int> &extents, int vector_width,
-                                     int tile_x, int tasks, bool parallel, int64_t work) {
+                                     const std::vector<int> &extents, int vector_width, int tile_x,
+                                     int tasks, bool parallel, int64_t work) {
     const int channels = extents[0], width = extents[1], height = extents[2];
     const int vec = fit_vector(vector_width, channels);
     const int tx = row_tile(width, tile_x);
@@ -123,8 +123,7 @@ ChannelTiles tile_channels_by_pixels(Func output, const Var &c, const Var &x, co
     output.split(c, co, ci, vec, TailStrategy::ShiftInwards)
         .split(x, xo, xi, tx, TailStrategy::ShiftInwards);
     const int rows = band_rows(height, 1, tasks, work / height);
-    output.split(y, yo, yi, rows, TailStrategy::ShiftInwards)
-        .reorder(ci, xi, co, xo, yi, yo);
+    output.split(y, yo, yi, rows, TailStrategy::ShiftInwards).reorder(ci, xi, co, xo, yi, yo);
     if (vec > 1) {
         output.vectorize(ci);
     }
@@ -176,9 +175,8 @@ ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target) {
 
 std::string describe(const ConvCpuSchedule &s) {
     return "conv-cpu vector=" + std::to_string(s.vector_width) +
-           " tile_blocks=" + std::to_string(s.tile_blocks) +
-           " tile_x=" + std::to_string(s.tile_x) + " tasks=" + std::to_string(s.tasks) +
-           " cache_bytes=" + std::to_string(s.cache_bytes) +
+           " tile_blocks=" + std::to_string(s.tile_blocks) + " tile_x=" + std::to_string(s.tile_x) +
+           " tasks=" + std::to_string(s.tasks) + " cache_bytes=" + std::to_string(s.cache_bytes) +
            " chunk_bytes=" + std::to_string(s.chunk_bytes) + " parallel=" + flag(s.parallel);
 }
 
@@ -195,8 +193,7 @@ void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
     const int taps = static_cast<int>(f.weight_bytes /
                                       (int64_t{4} * block * f.blocks * f.in_channels_per_group));
     const int chunk = divisor_at_most(
-        f.in_channels_per_group,
-        std::max(1, s.chunk_bytes / (4 * block * tile_blocks * taps)));
+        f.in_channels_per_group, std::max(1, s.chunk_bytes / (4 * block * tile_blocks * taps)));
     const int channel_tiles = f.blocks / tile_blocks;
 
     // Tasks: (group of channel tiles, band of rows). Weights that fit in
@@ -233,8 +230,7 @@ void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
     Var xo("xo"), xi("xi"), yo2("yo2"), yi2("yi2"), cbo("cbo2"), cbi("cbi2");
     Halide::RVar rco("rco"), rci("rci");
     f.conv.update()
-        .split(f.x, xo, xi, tx,
-               width % tx == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .split(f.x, xo, xi, tx, width % tx == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf)
         .split(f.y, yo2, yi2, ty, TailStrategy::GuardWithIf)
         .split(f.cb, cbo, cbi, tile_blocks)
         .split(f.r.x, rco, rci, chunk)
@@ -292,11 +288,8 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
         const int rows = band_rows(height, 1, s.tasks, f.macs / height);
         f.output.split(f.y, yo, yi, rows).reorder(lane, cbi, xi, co, xo, yi, yo).rename(yo, task);
     } else {
-        const int rows =
-            band_rows(height, channel_tiles, s.tasks, f.macs / height / channel_tiles);
-        f.output.split(f.y, yo, yi, rows)
-            .reorder(lane, cbi, xi, xo, yi, yo, co)
-            .fuse(yo, co, task);
+        const int rows = band_rows(height, channel_tiles, s.tasks, f.macs / height / channel_tiles);
+        f.output.split(f.y, yo, yi, rows).reorder(lane, cbi, xi, xo, yi, yo, co).fuse(yo, co, task);
     }
     if (block > 1) {
         f.output.vectorize(lane);
@@ -351,17 +344,15 @@ DepthwiseConvCpuSchedule default_depthwise_conv_cpu_schedule(const Halide::Targe
 
 std::string describe(const DepthwiseConvCpuSchedule &s) {
     return "depthwise-conv-cpu vector=" + std::to_string(s.vector_width) +
-           " tile_x=" + std::to_string(s.tile_x) +
-           " whole_row_x=" + std::to_string(s.whole_row_x) + " tasks=" + std::to_string(s.tasks) +
-           " parallel=" + flag(s.parallel);
+           " tile_x=" + std::to_string(s.tile_x) + " whole_row_x=" + std::to_string(s.whole_row_x) +
+           " tasks=" + std::to_string(s.tasks) + " parallel=" + flag(s.parallel);
 }
 
 void schedule_depthwise_conv_cpu(DepthwiseConvFuncs f, const DepthwiseConvCpuSchedule &s) {
     const int vec = fit_vector(s.vector_width, f.extents[0]);
     const int tile_x = f.extents[1] <= s.whole_row_x ? f.extents[1] : s.tile_x;
-    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents,
-                                                 s.vector_width, tile_x, s.tasks, s.parallel,
-                                                 f.macs);
+    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents, s.vector_width,
+                                                 tile_x, s.tasks, s.parallel, f.macs);
 
     // Accumulators of one tile in registers; the taps unrolled when the
     // window is small enough for the code to stay compact.
@@ -377,7 +368,6 @@ void schedule_depthwise_conv_cpu(DepthwiseConvFuncs f, const DepthwiseConvCpuSch
         f.conv.update().unroll(f.r.x);
     }
 }
-
 
 // ---------------------------------------------------------------------------
 // Pooling.
@@ -401,9 +391,8 @@ std::string describe(const PoolCpuSchedule &s) {
 void schedule_pool_cpu(PoolFuncs f, const PoolCpuSchedule &s) {
     const int vec = fit_vector(s.vector_width, f.extents[0]);
     const int64_t work = elements_of(f.extents) * f.kernel_w * f.kernel_w;
-    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents,
-                                                 s.vector_width, s.tile_x, s.tasks, s.parallel,
-                                                 work);
+    ChannelTiles tiles = tile_channels_by_pixels(f.output, f.c, f.x, f.y, f.extents, s.vector_width,
+                                                 s.tile_x, s.tasks, s.parallel, work);
     f.pool.compute_at(f.output, tiles.tile);
     f.pool.update().reorder(f.c, f.x, f.r.x, f.r.y);
     if (vec > 1) {

@@ -64,8 +64,7 @@ void schedule_conv_gpu(ConvFuncs f, const ConvGpuSchedule &s) {
     const int per_thread =
         f.extents[1] % s.pixels_per_thread == 0 ? at_most(s.pixels_per_thread, f.extents[1]) : 1;
     Var xx("xx"), co("co"), xo("xo"), yo("yo"), ci("ci"), xi("xi"), yi("yi");
-    f.output.split(f.x, f.x, xx, per_thread, TailStrategy::GuardWithIf)
-        .reorder(xx, f.c, f.x, f.y);
+    f.output.split(f.x, f.x, xx, per_thread, TailStrategy::GuardWithIf).reorder(xx, f.c, f.x, f.y);
     f.output.gpu_tile(f.c, f.x, f.y, co, xo, yo, ci, xi, yi, at_most(s.threads_x, f.extents[0]),
                       at_most(s.threads_y, (f.extents[1] + per_thread - 1) / per_thread), 1,
                       TailStrategy::GuardWithIf);

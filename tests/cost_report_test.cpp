@@ -32,12 +32,12 @@ int64_t nearest(int64_t value, double unit) {
 TEST_CASE("stats reproduces the course's AlexNet table cell by cell", "[stats]") {
     // conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5, flatten, fc6, fc7, fc8
     const std::vector<TableRow> table = {
-        {"conv", {64, 56, 56}, 784, 23, 73},      {"maxpool", {64, 27, 27}, 182, 0, 0},
-        {"conv", {192, 27, 27}, 547, 307, 224},   {"maxpool", {192, 13, 13}, 127, 0, 0},
-        {"conv", {384, 13, 13}, 254, 664, 112},   {"conv", {256, 13, 13}, 169, 885, 150},
-        {"conv", {256, 13, 13}, 169, 590, 100},   {"maxpool", {256, 6, 6}, 36, 0, 0},
-        {"flatten", {9216}, 36, 0, 0},            {"linear", {4096}, 16, 37749, 38},
-        {"linear", {4096}, 16, 16777, 17},        {"linear", {1000}, 4, 4096, 4},
+        {"conv", {64, 56, 56}, 784, 23, 73},    {"maxpool", {64, 27, 27}, 182, 0, 0},
+        {"conv", {192, 27, 27}, 547, 307, 224}, {"maxpool", {192, 13, 13}, 127, 0, 0},
+        {"conv", {384, 13, 13}, 254, 664, 112}, {"conv", {256, 13, 13}, 169, 885, 150},
+        {"conv", {256, 13, 13}, 169, 590, 100}, {"maxpool", {256, 6, 6}, 36, 0, 0},
+        {"flatten", {9216}, 36, 0, 0},          {"linear", {4096}, 16, 37749, 38},
+        {"linear", {4096}, 16, 16777, 17},      {"linear", {1000}, 4, 4096, 4},
     };
     CostReport report = report_costs(load_strata_file(example("alexnet")));
     REQUIRE(report.layers.size() == table.size());
@@ -78,7 +78,7 @@ TEST_CASE("stats gives VGG-16's totals", "[stats]") {
 TEST_CASE("parameter totals match PyTorch's counts of the torchvision models", "[stats]") {
     // sum(p.numel() for p in model.parameters()) for torchvision 0.14's models.
     const std::vector<std::pair<const char *, int64_t>> counts = {
-        {"resnet18", 11689512}, {"resnet34", 21797672},      {"resnet50", 25557032},
+        {"resnet18", 11689512},    {"resnet34", 21797672},          {"resnet50", 25557032},
         {"mobilenet_v2", 3504872}, {"shufflenet_v2_x1_0", 2278604},
     };
     for (const auto &[name, expected] : counts) {

@@ -440,8 +440,7 @@ TEST_CASE("layout conversions move between NCHW and channels-innermost", "[lower
         back_params.set(back.params[0], nhwc);
         Halide::Buffer<float> restored(nchw_extents(shape));
         back.pipeline.realize(restored, target, back_params);
-        std::vector<float> values(restored.data(),
-                                  restored.data() + restored.number_of_elements());
+        std::vector<float> values(restored.data(), restored.data() + restored.number_of_elements());
         CHECK(worst_difference(values, tensor.data) == 0.0);
         CHECK(to.key != back.key);
     }
@@ -476,7 +475,8 @@ TEST_CASE("every operator lowers for ARM and CUDA", "[lower]") {
         lower_cases(kElementwiseCases, target);
         lower_cases(kOtherCases, target);
         for (bool to_internal : {true, false}) {
-            LoweredKernel kernel = lower_layout_conversion(Shape{{1, 5, 3, 7}}, to_internal, target);
+            LoweredKernel kernel =
+                lower_layout_conversion(Shape{{1, 5, 3, 7}}, to_internal, target);
             CHECK_NOTHROW(kernel.pipeline.compile_to_module(kernel.arguments, "k", target));
         }
     }

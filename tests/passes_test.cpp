@@ -773,8 +773,7 @@ concat <- f, h
 }
 
 TEST_CASE("plan_memory puts a flattened output's source in the output buffer", "[passes]") {
-    Graph graph =
-        load("input 3x4x4\nc: conv 2 1x1\ng: global_avgpool\nf1: flatten\nf2: flatten\n");
+    Graph graph = load("input 3x4x4\nc: conv 2 1x1\ng: global_avgpool\nf1: flatten\nf2: flatten\n");
     MemoryPlan plan = plan_memory(graph);
     check_plan(graph, plan);
     CHECK(plan.placements[graph.find("g")].storage == Storage::NetworkOutput);

@@ -25,9 +25,9 @@ double gflops(int64_t macs, double ms) {
 
 void print_table(const BenchResult &r) {
     std::cout << r.network << " on " << r.target << ", "
-              << (r.threads > 0 ? std::to_string(r.threads) : std::string("all")) << " threads: "
-              << format("median %.3f ms", r.median_ms) << " over " << r.runs << " runs"
-              << format(" (min %.3f", r.min_ms) << format(", max %.3f)", r.max_ms)
+              << (r.threads > 0 ? std::to_string(r.threads) : std::string("all"))
+              << " threads: " << format("median %.3f ms", r.median_ms) << " over " << r.runs
+              << " runs" << format(" (min %.3f", r.min_ms) << format(", max %.3f)", r.max_ms)
               << format(", %.1f GFLOP/s", gflops(r.macs, r.median_ms));
     if (r.peak.gflops > 0) {
         std::cout << format(", %.1f%% of", 100 * gflops(r.macs, r.median_ms) / r.peak.gflops)
@@ -53,13 +53,22 @@ void print_table(const BenchResult &r) {
 nlohmann::json to_json(const BenchResult &r) {
     nlohmann::json layers = nlohmann::json::array();
     for (const LayerTime &l : r.layers) {
-        layers.push_back({{"layer", l.layer}, {"kernel", l.kernel}, {"median_ms", l.median_ms},
+        layers.push_back({{"layer", l.layer},
+                          {"kernel", l.kernel},
+                          {"median_ms", l.median_ms},
                           {"macs", l.macs}});
     }
-    return {{"network", r.network}, {"target", r.target}, {"threads", r.threads},
-            {"runs", r.runs},       {"median_ms", r.median_ms}, {"min_ms", r.min_ms},
-            {"max_ms", r.max_ms},   {"macs", r.macs},     {"layers", layers},
-            {"peak_gflops", r.peak.gflops}, {"read_gbps", r.peak.read_gbps},
+    return {{"network", r.network},
+            {"target", r.target},
+            {"threads", r.threads},
+            {"runs", r.runs},
+            {"median_ms", r.median_ms},
+            {"min_ms", r.min_ms},
+            {"max_ms", r.max_ms},
+            {"macs", r.macs},
+            {"layers", layers},
+            {"peak_gflops", r.peak.gflops},
+            {"read_gbps", r.peak.read_gbps},
             {"weight_bytes", r.weight_bytes}};
 }
 
@@ -67,16 +76,15 @@ nlohmann::json to_json(const BenchResult &r) {
 
 int run_bench(const std::vector<std::string> &args) {
     po::options_description options("options");
-    options.add_options()
-        ("target", po::value<std::string>()->default_value("host"),
-         "a CPU target this machine runs (host, x86-64-linux-avx2-fma, ...)")
-        ("weights", po::value<std::string>(), "a .safetensors file; default: He initialisation")
-        ("threads", po::value<int>()->default_value(0), "threads to run on; 0: one per core")
-        ("runs", po::value<int>()->default_value(20), "timed runs after one warm-up run")
-        ("per-layer", po::bool_switch(), "also time every layer (median over the runs)")
-        ("peak", po::bool_switch(),
-         "also measure this machine's FMA peak on the same threads, and give % of peak")
-        ("format", po::value<std::string>()->default_value("table"), "table or json");
+    options.add_options()("target", po::value<std::string>()->default_value("host"),
+                          "a CPU target this machine runs (host, x86-64-linux-avx2-fma, ...)")(
+        "weights", po::value<std::string>(), "a .safetensors file; default: He initialisation")(
+        "threads", po::value<int>()->default_value(0), "threads to run on; 0: one per core")(
+        "runs", po::value<int>()->default_value(20), "timed runs after one warm-up run")(
+        "per-layer", po::bool_switch(), "also time every layer (median over the runs)")(
+        "peak", po::bool_switch(),
+        "also measure this machine's FMA peak on the same threads, and give % of peak")(
+        "format", po::value<std::string>()->default_value("table"), "table or json");
     po::variables_map values;
     if (!parse_command("bench",
                        "Compiles the network for this machine, runs it in-process (JIT) and "

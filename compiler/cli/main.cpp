@@ -21,11 +21,13 @@ const std::map<std::string, Command> &commands() {
     static const std::map<std::string, Command> table = {
         {"bench", {strata::cli::run_bench, "time a compiled network on this machine (JIT)"}},
         {"check", {strata::cli::run_check, "check a .strata file and infer its shapes"}},
-        {"compile", {strata::cli::run_compile, "compile a network to a static library and C "
-                                               "header"}},
+        {"compile",
+         {strata::cli::run_compile, "compile a network to a static library and C "
+                                    "header"}},
         {"stats", {strata::cli::run_stats, "print each layer's memory, weights and arithmetic"}},
-        {"run", {strata::cli::run_run, "run a network on a NumPy input with the reference "
-                                       "interpreter"}},
+        {"run",
+         {strata::cli::run_run, "run a network on a NumPy input with the reference "
+                                "interpreter"}},
     };
     return table;
 }

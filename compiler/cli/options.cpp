@@ -13,8 +13,7 @@ bool parse_command(const std::string &command, const std::string &summary,
     po::positional_options_description positional;
     positional.add("file", 1);
     try {
-        po::store(po::command_line_parser(args).options(all).positional(positional).run(),
-                  values);
+        po::store(po::command_line_parser(args).options(all).positional(positional).run(), values);
         po::notify(values);
     } catch (const po::error &e) {
         throw UsageError{e.what()};

@@ -11,14 +11,14 @@ namespace strata::cli {
 
 int run_run(const std::vector<std::string> &args) {
     po::options_description options("options");
-    options.add_options()
-        ("input", po::value<std::string>(), "input tensor, a float32 .npy file in NCHW (required)")
-        ("output", po::value<std::string>(), "where to write the output tensor (.npy) (required)")
-        ("weights", po::value<std::string>(),
-         "a .safetensors file with the network's tensors, named as in PyTorch's state_dict; "
-         "without it, weights are He-initialised with a fixed seed")
-        ("reference", po::bool_switch(),
-         "run the reference interpreter (the only back end so far, and the default)");
+    options.add_options()("input", po::value<std::string>(),
+                          "input tensor, a float32 .npy file in NCHW (required)")(
+        "output", po::value<std::string>(), "where to write the output tensor (.npy) (required)")(
+        "weights", po::value<std::string>(),
+        "a .safetensors file with the network's tensors, named as in PyTorch's state_dict; "
+        "without it, weights are He-initialised with a fixed seed")(
+        "reference", po::bool_switch(),
+        "run the reference interpreter (the only back end so far, and the default)");
     po::variables_map values;
     if (!parse_command("run",
                        "Runs the network on one input and writes its output, with the plain C++ "

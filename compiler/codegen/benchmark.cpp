@@ -1,7 +1,7 @@
 #include "codegen/benchmark.h"
 
-#include <algorithm>
 #include <Halide.h>
+#include <algorithm>
 #include <chrono>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -70,8 +70,8 @@ using ErrorFunction = const char *(*)();
 BenchResult benchmark_network(const BenchOptions &options) {
     NetworkModule network = build_network_module(options.compile, true, options.per_layer);
     if (!runs_here(Halide::Target(network.target))) {
-        throw UserError("strata bench runs on this machine's CPU, and '" +
-                            options.compile.target + "' is not a target it can run",
+        throw UserError("strata bench runs on this machine's CPU, and '" + options.compile.target +
+                            "' is not a target it can run",
                         "use --target host");
     }
 
@@ -88,13 +88,14 @@ BenchResult benchmark_network(const BenchOptions &options) {
           llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&layer_done),
                                    llvm::JITSymbolFlags::Exported)}})));
     network.module->setDataLayout(jit->getDataLayout());
-    if (auto error = jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(network.module),
-                                                                  std::move(network.context)))) {
+    if (auto error = jit->addIRModule(
+            llvm::orc::ThreadSafeModule(std::move(network.module), std::move(network.context)))) {
         throw InternalError("adding the network to the JIT: " + llvm::toString(std::move(error)));
     }
     const std::string &name = network.summary.name;
     auto lookup = [&](const std::string &suffix) {
-        return take(jit->lookup(name + "_" + suffix), "finding " + name + "_" + suffix).getAddress();
+        return take(jit->lookup(name + "_" + suffix), "finding " + name + "_" + suffix)
+            .getAddress();
     };
     auto run = reinterpret_cast<RunFunction>(lookup("run"));
     auto set_threads = reinterpret_cast<ThreadsFunction>(lookup("set_num_threads"));

@@ -12,8 +12,8 @@ namespace strata {
 
 struct BenchOptions {
     CompileOptions compile;
-    int runs = 20;       // timed runs, after one warm-up run
-    int threads = 0;     // 0: one per core
+    int runs = 20;   // timed runs, after one warm-up run
+    int threads = 0; // 0: one per core
     bool per_layer = false;
 };
 

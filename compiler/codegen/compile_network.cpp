@@ -12,8 +12,8 @@
 #include <Halide.h>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <llvm/IR/LLVMContext.h>
@@ -140,8 +140,8 @@ class ProgramBuilder {
         check_internal(specs.size() == lowered.weight_packers.size(),
                        "a kernel has one weight packer per weight");
         for (size_t i = 0; i < specs.size(); ++i) {
-            call.inputs.push_back(weight(node.name + "." + specs[i].suffix,
-                                         lowered.weight_packers[i]));
+            call.inputs.push_back(
+                weight(node.name + "." + specs[i].suffix, lowered.weight_packers[i]));
         }
         check_internal(call.inputs.size() == lowered.arguments.size(),
                        "a kernel's arguments are its inputs, then its weights");
@@ -230,8 +230,7 @@ NetworkModule::NetworkModule() = default;
 NetworkModule::NetworkModule(NetworkModule &&) noexcept = default;
 NetworkModule::~NetworkModule() = default;
 
-NetworkModule build_network_module(const CompileOptions &options, bool for_jit,
-                                   bool layer_hook) {
+NetworkModule build_network_module(const CompileOptions &options, bool for_jit, bool layer_hook) {
     validate_target(options.target);
     Halide::Target target =
         options.target == "host" ? Halide::get_host_target() : Halide::Target(options.target);
@@ -302,8 +301,8 @@ CompileSummary compile_network(const CompileOptions &options) {
     banner.source = options.source;
     banner.target = network.target;
     banner.random_weights = options.weights.empty();
-    banner.weights = options.weights.empty() ? "He initialisation, fixed seed (random)"
-                                             : options.weights;
+    banner.weights =
+        options.weights.empty() ? "He initialisation, fixed seed (random)" : options.weights;
     write_text(summary.header, emit_header(network.program, banner));
     return summary;
 }

@@ -23,11 +23,11 @@ class Module;
 namespace strata {
 
 struct CompileOptions {
-    std::string source;       // the .strata file
-    std::string weights;      // a .safetensors file, or empty for He initialisation
-    std::string target;       // a Halide target string, or "host"
+    std::string source;  // the .strata file
+    std::string weights; // a .safetensors file, or empty for He initialisation
+    std::string target;  // a Halide target string, or "host"
     std::string output_prefix;
-    std::string name;         // C symbol prefix; empty: the network's name
+    std::string name; // C symbol prefix; empty: the network's name
     OptimiseOptions optimise;
 };
 
@@ -35,8 +35,8 @@ struct CompileSummary {
     std::string library;
     std::string header;
     std::string name;
-    int layers = 0;        // nodes that run a kernel
-    int kernels = 0;       // distinct kernels compiled
+    int layers = 0;  // nodes that run a kernel
+    int kernels = 0; // distinct kernels compiled
     int64_t arena_bytes = 0;
     int64_t weight_bytes = 0;
 };
@@ -55,7 +55,7 @@ struct NetworkModule {
     WeightStore weights;
     std::deque<PackedWeight> packed_weights; // in the layouts the kernels read
     CompileSummary summary;
-    std::string target;    // the resolved Halide target string
+    std::string target; // the resolved Halide target string
     std::unique_ptr<llvm::LLVMContext> context;
     std::unique_ptr<llvm::Module> module;
 };

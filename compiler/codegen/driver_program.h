@@ -36,8 +36,8 @@ struct DriverCall {
     std::string kernel;               // a function in the linked kernel module
     std::vector<DriverBuffer> inputs; // the kernel's arguments in order
     DriverBuffer output;
-    std::string layer;                // the node it computes, for messages
-    int64_t macs = 0;                 // its multiply-accumulates, for benchmarks
+    std::string layer; // the node it computes, for messages
+    int64_t macs = 0;  // its multiply-accumulates, for benchmarks
 };
 
 struct DriverProgram {

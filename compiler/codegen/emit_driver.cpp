@@ -1,12 +1,11 @@
 #include "emit_driver.h"
 
-#include <map>
-
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
+#include <map>
 
 namespace strata {
 
@@ -21,8 +20,7 @@ enum BufferField { kDevice = 0, kHost = 2, kFlags = 3, kType = 4, kDimensions = 
 class DriverEmitter {
   public:
     DriverEmitter(const DriverProgram &program, llvm::Module &module)
-        : program_(program), module_(module), context_(module.getContext()),
-          builder_(context_) {
+        : program_(program), module_(module), context_(module.getContext()), builder_(context_) {
         buffer_type_ = llvm::StructType::getTypeByName(context_, "struct.halide_buffer_t");
         dimension_type_ = llvm::StructType::getTypeByName(context_, "struct.halide_dimension_t");
         check_internal(buffer_type_ && dimension_type_,
@@ -136,9 +134,8 @@ class DriverEmitter {
         builder_.CreateStore(builder_.getInt16(1), builder_.CreateStructGEP(type_type, type, 2));
         builder_.CreateStore(builder_.getInt32(static_cast<int>(extents.size())),
                              builder_.CreateStructGEP(buffer_type_, buffer, kDimensions));
-        builder_.CreateStore(
-            builder_.CreateConstInBoundsGEP2_32(dims_type, dims_global, 0, 0),
-            builder_.CreateStructGEP(buffer_type_, buffer, kDim));
+        builder_.CreateStore(builder_.CreateConstInBoundsGEP2_32(dims_type, dims_global, 0, 0),
+                             builder_.CreateStructGEP(buffer_type_, buffer, kDim));
         return buffer;
     }
 
@@ -223,8 +220,9 @@ class DriverEmitter {
                                " bytes");
             // Align the arena to 64 bytes, the alignment every offset assumes.
             llvm::Value *address = builder_.CreatePtrToInt(workspace, size_);
-            llvm::Value *aligned = builder_.CreateAnd(builder_.CreateAdd(address, builder_.getInt64(63)),
-                                                      builder_.getInt64(~int64_t{63}));
+            llvm::Value *aligned =
+                builder_.CreateAnd(builder_.CreateAdd(address, builder_.getInt64(63)),
+                                   builder_.getInt64(~int64_t{63}));
             arena_ = builder_.CreateIntToPtr(aligned, i8_ptr_);
         }
         for (size_t i = 0; i < program_.calls.size(); ++i) {
@@ -260,9 +258,10 @@ class DriverEmitter {
         if (program_.gpu) {
             // The next kernel reads the result from host memory, and the
             // device copies of this call's buffers are not reused.
-            llvm::Value *none = llvm::ConstantPointerNull::get(llvm::cast<llvm::PointerType>(i8_ptr_));
-            return_if_failed(builder_.CreateCall(runtime("halide_copy_to_host"),
-                                                 {none, buffers.back()}));
+            llvm::Value *none =
+                llvm::ConstantPointerNull::get(llvm::cast<llvm::PointerType>(i8_ptr_));
+            return_if_failed(
+                builder_.CreateCall(runtime("halide_copy_to_host"), {none, buffers.back()}));
             for (llvm::Value *b : buffers) {
                 return_if_failed(builder_.CreateCall(runtime("halide_device_free"), {none, b}));
             }
@@ -271,15 +270,17 @@ class DriverEmitter {
 
     void emit_run(llvm::Function *with_workspace) {
         auto *type = llvm::FunctionType::get(i32_, {i8_ptr_, i8_ptr_}, false);
-        function_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
-                                           symbol("run"), module_);
+        function_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, symbol("run"),
+                                           module_);
         builder_.SetInsertPoint(llvm::BasicBlock::Create(context_, "entry", function_));
         llvm::Value *in = function_->getArg(0);
         llvm::Value *out = function_->getArg(1);
         int64_t bytes = workspace_bytes(program_);
         if (bytes == 0) {
-            llvm::Value *none = llvm::ConstantPointerNull::get(llvm::cast<llvm::PointerType>(i8_ptr_));
-            builder_.CreateRet(builder_.CreateCall(with_workspace, {in, out, none, builder_.getInt64(0)}));
+            llvm::Value *none =
+                llvm::ConstantPointerNull::get(llvm::cast<llvm::PointerType>(i8_ptr_));
+            builder_.CreateRet(
+                builder_.CreateCall(with_workspace, {in, out, none, builder_.getInt64(0)}));
             return;
         }
         auto malloc = libc("malloc", i8_ptr_, {size_});

@@ -10,9 +10,9 @@ namespace strata {
 /// What made the library, for the header's banner.
 struct HeaderBanner {
     std::string tool_version;
-    std::string source;  // the .strata file
-    std::string target;  // Halide target string
-    std::string weights; // the weights file, or how they were made
+    std::string source;          // the .strata file
+    std::string target;          // Halide target string
+    std::string weights;         // the weights file, or how they were made
     bool random_weights = false; // no weights file: He initialisation
 };
 

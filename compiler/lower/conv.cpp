@@ -56,11 +56,12 @@ WeightPacker pack_oihw_to_blocked(int groups, int out_per_group, int block, int 
                 for (int ci = 0; ci < ci_count; ++ci) {
                     for (int ky = 0; ky < kh; ++ky) {
                         for (int kx = 0; kx < kw; ++kx) {
-                            size_t src = ((static_cast<size_t>(co) * ci_count + ci) * kh + ky) *
-                                             kw + kx;
+                            size_t src =
+                                ((static_cast<size_t>(co) * ci_count + ci) * kh + ky) * kw + kx;
                             size_t dst =
-                                (((static_cast<size_t>(cb) * kh + ky) * kw + kx) * ci_count +
-                                 ci) * block + lane;
+                                (((static_cast<size_t>(cb) * kh + ky) * kw + kx) * ci_count + ci) *
+                                    block +
+                                lane;
                             packed.data[dst] = view.data[src];
                         }
                     }
@@ -116,9 +117,9 @@ LoweredOp lower_depthwise(KernelContext &ctx) {
     // The border as a select on each load, not a padded copy: the layer is
     // bound by memory traffic, which a copy of its input would add to.
     const Shape &in = ctx.src_shape(0);
-    Func src = needs_border(ctx) ? select_border(ctx.views[0], to_int(in.dims[3]),
-                                                 to_int(in.dims[2]), 0.0f)
-                                 : ctx.views[0];
+    Func src = needs_border(ctx)
+                   ? select_border(ctx.views[0], to_int(in.dims[3]), to_int(in.dims[2]), 0.0f)
+                   : ctx.views[0];
     const Halide::ImageParam &weight =
         ctx.repack_weight("weight", {channels, kw, kh}, pack_depthwise_to_cxy(channels, kw, kh));
     f.r = RDom(0, kw, 0, kh, "r");
@@ -193,9 +194,9 @@ LoweredOp lower_conv(KernelContext &ctx) {
             {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});
     }
     Func src = f.padded.defined() ? f.padded : ctx.views[0];
-    const Halide::ImageParam &weight = ctx.repack_weight(
-        "weight", {block, in_per_group, kw, kh, f.blocks},
-        pack_oihw_to_blocked(groups, out_per_group, block, blocks_per_group));
+    const Halide::ImageParam &weight =
+        ctx.repack_weight("weight", {block, in_per_group, kw, kh, f.blocks},
+                          pack_oihw_to_blocked(groups, out_per_group, block, blocks_per_group));
 
     // Block cb of group g = cb / blocks_per_group reads input channels
     // [g * in_per_group, (g + 1) * in_per_group).

@@ -134,8 +134,8 @@ const ImageParam &KernelContext::weight(const std::string &suffix) const {
 }
 
 const ImageParam &KernelContext::repack_weight(const std::string &suffix,
-                                              const std::vector<int> &extents,
-                                              WeightPacker packer) {
+                                               const std::vector<int> &extents,
+                                               WeightPacker packer) {
     for (size_t i = 0; i < weight_specs.size(); ++i) {
         if (weight_specs[i].suffix == suffix) {
             weights[i] = fixed_buffer(suffix, extents);
@@ -360,8 +360,7 @@ LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
                                       const Halide::Target &target) {
     const std::vector<int> internal = halide_extents(shape);
     const std::vector<int> pytorch = nchw_extents(shape);
-    Halide::ImageParam src =
-        lowering::fixed_buffer("src0", to_internal ? pytorch : internal);
+    Halide::ImageParam src = lowering::fixed_buffer("src0", to_internal ? pytorch : internal);
 
     // ---- Algorithm -------------------------------------------------------
     LayoutFuncs f;
@@ -391,8 +390,8 @@ LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
     kernel.pipeline = Halide::Pipeline(f.output);
     kernel.params = {src};
     kernel.arguments = {src};
-    kernel.key = std::string(to_internal ? "to_nhwc" : "to_nchw") + " shape=" + shape.str() +
-                 " [" + schedule + "] target=" + target.to_string();
+    kernel.key = std::string(to_internal ? "to_nhwc" : "to_nchw") + " shape=" + shape.str() + " [" +
+                 schedule + "] target=" + target.to_string();
     return kernel;
 }
 

@@ -38,8 +38,7 @@ struct KernelContext {
     /// first, dense) that `packer` fills from the PyTorch tensor, and
     /// returns it. Called by an operator's lowering before it reads it.
     const Halide::ImageParam &repack_weight(const std::string &suffix,
-                                            const std::vector<int> &extents,
-                                            WeightPacker packer);
+                                            const std::vector<int> &extents, WeightPacker packer);
 
     bool gpu() const { return target.has_gpu_feature(); }
     /// The inputs the operator itself reads: all but a fused residual.
@@ -92,7 +91,7 @@ LoweredOp lower_pool(KernelContext &ctx);        // MaxPool, AvgPool
 LoweredOp lower_global_pool(KernelContext &ctx); // GlobalAvgPool, GlobalMaxPool
 LoweredOp lower_linear(KernelContext &ctx);
 LoweredOp lower_elementwise(KernelContext &ctx); // activations, batch norm, add,
-                                                       // concat, slice, shuffle, flatten, copies
+                                                 // concat, slice, shuffle, flatten, copies
 LoweredOp lower_softmax(KernelContext &ctx);
 LoweredOp lower_lrn(KernelContext &ctx);
 

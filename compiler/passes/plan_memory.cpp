@@ -24,8 +24,8 @@ std::vector<Placement> place_nodes(const Graph &graph) {
         check_internal(!node.shape.dims.empty(), "plan_memory: shapes must be inferred first");
         Placement &p = placements[node.id];
         p.bytes = output_bytes(node);
-        p.storage = node.id == 0 && !in_internal_layout(node) ? Storage::NetworkInput
-                                                              : Storage::Arena;
+        p.storage =
+            node.id == 0 && !in_internal_layout(node) ? Storage::NetworkInput : Storage::Arena;
         int64_t offset = node.id == 0 ? -1 : view_offset(graph, node);
         if (offset < 0) {
             continue;
