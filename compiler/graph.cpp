@@ -46,6 +46,17 @@ bool is_elementwise_unary(OpKind op) {
     }
 }
 
+Activation activation_of(OpKind op) {
+    switch (op) {
+    case OpKind::Relu: return Activation::Relu;
+    case OpKind::Relu6: return Activation::Relu6;
+    case OpKind::LeakyRelu: return Activation::LeakyRelu;
+    case OpKind::Sigmoid: return Activation::Sigmoid;
+    case OpKind::HardSwish: return Activation::HardSwish;
+    default: return Activation::None;
+    }
+}
+
 int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t pad_begin,
                            int64_t pad_end, int64_t dilation, bool ceil_mode) {
     // The sizes may come straight from the user and be huge. A window whose

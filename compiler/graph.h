@@ -142,6 +142,10 @@ struct Epilogue {
     bool empty() const { return !residual && activation == Activation::None; }
 };
 
+/// The epilogue activation that computes `op`, or None when `op` is not an
+/// activation layer.
+Activation activation_of(OpKind op);
+
 /// A tensor shape, outermost dimension first.
 struct Shape {
     std::vector<int64_t> dims;

@@ -15,17 +15,6 @@ using Halide::Func;
 
 namespace {
 
-Activation activation_of(OpKind op) {
-    switch (op) {
-    case OpKind::Relu: return Activation::Relu;
-    case OpKind::Relu6: return Activation::Relu6;
-    case OpKind::LeakyRelu: return Activation::LeakyRelu;
-    case OpKind::Sigmoid: return Activation::Sigmoid;
-    case OpKind::HardSwish: return Activation::HardSwish;
-    default: return Activation::None;
-    }
-}
-
 int channels_of(const Shape &shape) {
     return to_int(shape.dims.at(1));
 }

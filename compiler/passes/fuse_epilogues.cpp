@@ -10,18 +10,6 @@ bool is_kernel(OpKind op) {
     return op == OpKind::Conv || op == OpKind::Linear;
 }
 
-// The epilogue activation computing `op`, or None for a node that is not one.
-Activation activation_of(OpKind op) {
-    switch (op) {
-    case OpKind::Relu: return Activation::Relu;
-    case OpKind::Relu6: return Activation::Relu6;
-    case OpKind::LeakyRelu: return Activation::LeakyRelu;
-    case OpKind::Sigmoid: return Activation::Sigmoid;
-    case OpKind::HardSwish: return Activation::HardSwish;
-    default: return Activation::None;
-    }
-}
-
 // Nodes whose kernels can apply an activation to each value they write.
 bool takes_activation(OpKind op) {
     switch (op) {
