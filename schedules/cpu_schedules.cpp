@@ -510,6 +510,24 @@ void schedule_elementwise_cpu(ElementwiseFuncs f, const ElementwiseCpuSchedule &
     }
 }
 
+void schedule_concat_cpu(ConcatFuncs f, const ElementwiseCpuSchedule &s) {
+    // Each input's copy: its channels in vectors, the last one guarded
+    // (an update cannot shift a vector inwards), over rows in parallel only
+    // when the whole layer is big enough.
+    const bool parallel =
+        s.parallel && is_spatial(f.extents) && elements_of(f.extents) >= 4 * kMinParallelWork;
+    for (size_t i = 0; i < f.rs.size(); ++i) {
+        Halide::Stage copy = f.output.update(static_cast<int>(i));
+        const int vec = fit_vector(s.vector_width, f.channels[i]);
+        if (vec > 1) {
+            copy.vectorize(f.rs[i].x, vec, TailStrategy::GuardWithIf);
+        }
+        if (parallel) {
+            copy.parallel(f.y);
+        }
+    }
+}
+
 void schedule_softmax_cpu(SoftmaxFuncs f, const ElementwiseCpuSchedule &s) {
     const int channels = f.extents[0];
     if (!is_spatial(f.extents)) {

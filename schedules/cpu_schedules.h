@@ -108,6 +108,7 @@ struct ElementwiseCpuSchedule {
 ElementwiseCpuSchedule default_elementwise_cpu_schedule(const Halide::Target &target);
 std::string describe(const ElementwiseCpuSchedule &schedule);
 void schedule_elementwise_cpu(ElementwiseFuncs funcs, const ElementwiseCpuSchedule &schedule);
+void schedule_concat_cpu(ConcatFuncs funcs, const ElementwiseCpuSchedule &schedule);
 void schedule_softmax_cpu(SoftmaxFuncs funcs, const ElementwiseCpuSchedule &schedule);
 void schedule_lrn_cpu(LrnFuncs funcs, const ElementwiseCpuSchedule &schedule);
 void schedule_layout_cpu(LayoutFuncs funcs, const ElementwiseCpuSchedule &schedule);

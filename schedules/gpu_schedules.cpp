@@ -104,6 +104,22 @@ void schedule_elementwise_gpu(ElementwiseFuncs f, const GpuTileSchedule &s) {
     tile_output(f.output, f.c, f.x, f.y, f.extents, s);
 }
 
+void schedule_concat_gpu(ConcatFuncs f, const GpuTileSchedule &s) {
+    // One kernel per input's copy, a thread per element as for the others.
+    for (size_t i = 0; i < f.rs.size(); ++i) {
+        Halide::Stage copy = f.output.update(static_cast<int>(i));
+        Halide::RVar r = f.rs[i].x;
+        Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
+        Halide::RVar ro("ro"), ri("ri");
+        if (f.extents.size() == 3) {
+            copy.gpu_tile(r, f.x, ro, xo, ri, xi, at_most(s.threads_x, f.channels[i]),
+                          at_most(s.threads_y, f.extents[1]), TailStrategy::GuardWithIf);
+        } else {
+            copy.gpu_tile(r, ro, ri, at_most(s.threads, f.channels[i]), TailStrategy::GuardWithIf);
+        }
+    }
+}
+
 void schedule_softmax_gpu(SoftmaxFuncs f, const GpuTileSchedule &s) {
     if (!is_spatial(f.extents)) {
         // One column of channels: its two reductions on a single thread,

@@ -40,6 +40,7 @@ void schedule_pool_gpu(PoolFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_global_pool_gpu(GlobalPoolFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_linear_gpu(LinearFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_elementwise_gpu(ElementwiseFuncs funcs, const GpuTileSchedule &schedule);
+void schedule_concat_gpu(ConcatFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_softmax_gpu(SoftmaxFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_lrn_gpu(LrnFuncs funcs, const GpuTileSchedule &schedule);
 void schedule_layout_gpu(LayoutFuncs funcs, const GpuTileSchedule &schedule);

@@ -90,6 +90,18 @@ struct ElementwiseFuncs {
     std::vector<int> extents;
 };
 
+/// Concatenation along channels: the output has no pure value (undef) and
+/// update i copies input i's channels into place, so that every load and
+/// store is a dense vector within one input (a select between inputs would
+/// turn the loads of a vector that straddles two of them into gathers).
+struct ConcatFuncs {
+    Halide::Func output;          // (c, x, y) or (c); update i writes input i
+    std::vector<Halide::RDom> rs; // rs[i]: (channels[i])
+    std::vector<int> channels;    // of each input
+    Halide::Var x, y;
+    std::vector<int> extents; // the output's
+};
+
 /// Softmax over channels: output = exp(src - max) / sum.
 struct SoftmaxFuncs {
     Halide::Func output;  // (c, x, y) or (c)

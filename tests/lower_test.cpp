@@ -308,6 +308,8 @@ const LayerCase kElementwiseCases[] = {
     {"flatten", "input 3x4x5\nflatten\n", ""},
     {"add", "input 4x6x6\na: relu\nb: sigmoid <- input\nadd <- a, b, input\n", ""},
     {"concat", "input 4x5x5\na: relu\nb: conv 6 1x1 <- input\nconcat <- a, b, input\n", ""},
+    {"concat with whole vectors and tails",
+     "input 21x4x3\na: relu\nb: conv 37 1x1 <- input\nconcat <- a, b, a\n", ""},
     {"concat of vectors", "input 10\na: relu\nb: sigmoid <- input\nconcat <- a, b\n", ""},
     {"slice", "input 8x5x5\ns: split 2\nrelu <- s[1]\n", "s.1"},
     {"shuffle", "input 12x5x5\nshuffle 3\n", ""},

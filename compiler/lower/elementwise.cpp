@@ -1,5 +1,6 @@
 // Layers that compute each output element from a few loads: activations,
 // batch norm, add, concat, slice, shuffle, flatten, dropout and identity.
+// Concat has a kernel of its own shape: one copy per input (ConcatFuncs).
 // Flatten of a map larger than 1x1 reorders it to PyTorch's NCHW order and
 // slice of a map copies its channels; the code generator aliases the other
 // cases (flatten of a 1x1 map, slice of a vector) instead.
@@ -17,28 +18,6 @@ namespace {
 
 int channels_of(const Shape &shape) {
     return to_int(shape.dims.at(1));
-}
-
-// Stacks the operator's inputs along c. Each input is read at a clamped
-// channel so that its reads stay inside its buffer whichever branch the
-// select takes.
-ValueAt concat_value(KernelContext &ctx) {
-    return [&ctx](const Expr &c, const Expr &x, const Expr &y) {
-        const int count = ctx.op_input_count();
-        std::vector<int> begins;
-        int begin = 0;
-        for (int i = 0; i < count; ++i) {
-            begins.push_back(begin);
-            begin += channels_of(ctx.src_shape(i));
-        }
-        Expr value;
-        for (int i = count - 1; i >= 0; --i) {
-            int channels = channels_of(ctx.src_shape(i));
-            Expr part = ctx.views[i](Halide::clamp(c - begins[i], 0, channels - 1), x, y);
-            value = value.defined() ? Halide::select(c < begins[i] + channels, part, value) : part;
-        }
-        return value;
-    };
 }
 
 // A feature map -> NF in PyTorch's row-major NCHW order, whatever the
@@ -114,7 +93,6 @@ LoweredOp lower_elementwise(KernelContext &ctx) {
             return sum;
         };
         break;
-    case OpKind::Concat: value = concat_value(ctx); break;
     case OpKind::Slice: {
         const SliceAttrs &slice = node.attr<SliceAttrs>();
         const int begin = to_int(slice.index * channels_of(node.shape));
@@ -147,6 +125,47 @@ LoweredOp lower_elementwise(KernelContext &ctx) {
     ElementwiseCpuSchedule schedule = default_elementwise_cpu_schedule(ctx.target);
     schedule_elementwise_cpu(f, schedule);
     return {f.output, describe(schedule)};
+}
+
+LoweredOp lower_concat(KernelContext &ctx) {
+    const Node &node = ctx.node;
+    check_internal(node.epilogue.empty(), "a concat has no epilogue to fuse");
+
+    // ---- Algorithm -------------------------------------------------------
+    ConcatFuncs f;
+    f.x = ctx.x;
+    f.y = ctx.y;
+    f.output = Func("output");
+    const bool map = node.shape.rank() == 4;
+    if (map) {
+        f.output(ctx.c, f.x, f.y) = Halide::undef<float>();
+    } else {
+        f.output(ctx.c) = Halide::undef<float>();
+    }
+    int begin = 0;
+    for (int i = 0; i < ctx.op_input_count(); ++i) {
+        const int channels = channels_of(ctx.src_shape(i));
+        Halide::RDom r(0, channels, "r" + std::to_string(i));
+        if (map) {
+            f.output(r + begin, f.x, f.y) = ctx.views[i](r, f.x, f.y);
+        } else {
+            f.output(r + begin) = ctx.views[i](r, 0, 0);
+        }
+        f.rs.push_back(r);
+        f.channels.push_back(channels);
+        begin += channels;
+    }
+
+    // ---- Schedule --------------------------------------------------------
+    f.extents = halide_extents(node.shape);
+    if (ctx.gpu()) {
+        GpuTileSchedule schedule = default_gpu_tile_schedule(ctx.target);
+        schedule_concat_gpu(f, schedule);
+        return {f.output, "concat " + describe(schedule)};
+    }
+    ElementwiseCpuSchedule schedule = default_elementwise_cpu_schedule(ctx.target);
+    schedule_concat_cpu(f, schedule);
+    return {f.output, "concat " + describe(schedule)};
 }
 
 } // namespace lowering

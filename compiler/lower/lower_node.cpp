@@ -292,9 +292,9 @@ LoweredOp lower_op(KernelContext &ctx) {
     case OpKind::Dropout:
     case OpKind::Identity:
     case OpKind::Add:
-    case OpKind::Concat:
     case OpKind::Slice:
     case OpKind::Shuffle: return lower_elementwise(ctx);
+    case OpKind::Concat: return lower_concat(ctx);
     case OpKind::Softmax: return lower_softmax(ctx);
     case OpKind::Lrn: return lower_lrn(ctx);
     case OpKind::Input: break;

@@ -91,7 +91,8 @@ LoweredOp lower_pool(KernelContext &ctx);        // MaxPool, AvgPool
 LoweredOp lower_global_pool(KernelContext &ctx); // GlobalAvgPool, GlobalMaxPool
 LoweredOp lower_linear(KernelContext &ctx);
 LoweredOp lower_elementwise(KernelContext &ctx); // activations, batch norm, add,
-                                                 // concat, slice, shuffle, flatten, copies
+                                                 // slice, shuffle, flatten, copies
+LoweredOp lower_concat(KernelContext &ctx);
 LoweredOp lower_softmax(KernelContext &ctx);
 LoweredOp lower_lrn(KernelContext &ctx);
 
