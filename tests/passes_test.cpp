@@ -150,11 +150,28 @@ void check_aliases(const Graph &graph, const MemoryPlan &plan) {
         NodeId src = node.inputs[0];
         const Placement &sp = plan.placements[src];
         int64_t src_offset = sp.storage == Storage::Alias ? sp.offset : 0;
-        int64_t own = node.op == OpKind::Slice ? node.attr<SliceAttrs>().index * p.bytes : 0;
+        // A part of a vector is a run of bytes; a part of a map, its
+        // channels of every pixel, from its first channel on.
+        const bool map = node.shape.rank() == 4;
+        int64_t own = 0;
+        if (node.op == OpKind::Slice) {
+            own = node.attr<SliceAttrs>().index * (map ? node.shape.dims[1] * 4 : p.bytes);
+        }
         CHECK(p.base == holder(plan, src));
         CHECK(p.offset == src_offset + own);
         CHECK(plan.placements[p.base].storage != Storage::Alias);
-        CHECK(p.offset + p.bytes <= plan.placements[p.base].bytes);
+        std::vector<int64_t> strides = storage_strides(graph, node.id);
+        const std::vector<int64_t> extents =
+            map ? std::vector<int64_t>{node.shape.dims[1], node.shape.dims[3], node.shape.dims[2]}
+                : std::vector<int64_t>{node.shape.dims[1]};
+        int64_t last = 0; // the element furthest from the first
+        for (size_t d = 0; d < strides.size(); ++d) {
+            last += (extents[d] - 1) * strides[d];
+        }
+        CHECK(p.offset + (last + 1) * 4 <= plan.placements[p.base].bytes);
+        if (map) {
+            CHECK(strides == storage_strides(graph, p.base));
+        }
     }
 }
 
@@ -765,9 +782,12 @@ concat <- f, h
 )");
     MemoryPlan plan = plan_memory(graph);
     check_plan(graph, plan);
-    // Channels innermost: a channel part and a 3x3 map's flatten reorder
-    // bytes, so they are kernels; the flatten of a 1x1 map is a view.
-    CHECK(plan.placements[graph.find("s.1")].storage == Storage::Arena);
+    // Channels innermost: a channel part is a view that steps over the other
+    // part's channels; a 3x3 map's flatten reorders bytes, so it is a
+    // kernel; the flatten of a 1x1 map is a view.
+    CHECK(plan.placements[graph.find("s.1")].storage == Storage::Alias);
+    CHECK(plan.placements[graph.find("s.1")].offset == 2 * 4);
+    CHECK(storage_strides(graph, graph.find("s.1")) == std::vector<int64_t>{1, 4, 12});
     CHECK(plan.placements[graph.find("f")].storage == Storage::Arena);
     CHECK(plan.placements[graph.find("h")].storage == Storage::Alias);
 }

@@ -83,7 +83,7 @@ class ProgramBuilder {
             DriverCall copy;
             copy.layer = "input";
             copy.inputs.push_back(buffer_of(0));
-            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_of(0).extents};
+            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_of(0).extents, {}};
             program_.calls.push_back(copy);
         }
     }
@@ -110,8 +110,11 @@ class ProgramBuilder {
         DriverCall call;
         call.layer = to_internal ? "(input to internal layout)" : "(output to NCHW)";
         call.kernel = kernel_for(lower_layout_conversion(node.shape, to_internal, target_));
-        DriverBuffer caller{to_internal ? BufferBase::Input : BufferBase::Output, 0, -1,
-                            caller_extents(node.shape)};
+        DriverBuffer caller{to_internal ? BufferBase::Input : BufferBase::Output,
+                            0,
+                            -1,
+                            caller_extents(node.shape),
+                            {}};
         call.inputs.push_back(to_internal ? caller : buffer_of(node.id));
         call.output = to_internal ? buffer_of(node.id) : caller;
         program_.calls.push_back(call);
@@ -155,6 +158,9 @@ class ProgramBuilder {
         const Placement &place = plan_.placements.at(id);
         DriverBuffer b;
         b.extents = widen(halide_extents(graph_.node(id).shape));
+        if (place.storage == Storage::Alias) {
+            b.strides = storage_strides(graph_, id);
+        }
         b.byte_offset = place.offset;
         Storage storage = place.storage;
         if (storage == Storage::Alias) {
@@ -190,8 +196,11 @@ class ProgramBuilder {
             program_.weights.push_back(TensorView{shape, packed.data.data()});
         }
         const TensorView &view = program_.weights[found->second];
-        return DriverBuffer{BufferBase::Weight, 0, found->second,
-                            std::vector<int64_t>(view.shape.dims.rbegin(), view.shape.dims.rend())};
+        return DriverBuffer{BufferBase::Weight,
+                            0,
+                            found->second,
+                            std::vector<int64_t>(view.shape.dims.rbegin(), view.shape.dims.rend()),
+                            {}};
     }
 
     const Graph &graph_;

@@ -27,6 +27,10 @@ struct DriverBuffer {
     /// Halide's dimensions, innermost first, dense: a feature map in the
     /// caller's NCHW array is (W, H, C), in the arena (C, W, H); a vector (F).
     std::vector<int64_t> extents;
+    /// Elements between neighbours along each dimension, innermost first;
+    /// empty when dense. A channel slice of a map steps over the channels
+    /// it leaves out (plan_memory.h, storage_strides).
+    std::vector<int64_t> strides;
 };
 
 /// One step of the driver: a kernel call, or, when `kernel` is empty, a copy

@@ -6,6 +6,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 #include <map>
+#include <utility>
 
 namespace strata {
 
@@ -116,9 +117,9 @@ class DriverEmitter {
     }
 
     // A halide_buffer_t of float32 on the stack of `function`, pointing at `host`.
-    llvm::Value *make_buffer(llvm::Value *host, const std::vector<int64_t> &extents,
-                             bool host_dirty) {
-        llvm::GlobalVariable *dims_global = dimensions(extents);
+    llvm::Value *make_buffer(llvm::Value *host, const DriverBuffer &b, bool host_dirty) {
+        const std::vector<int64_t> &extents = b.extents;
+        llvm::GlobalVariable *dims_global = dimensions(extents, b.strides);
         auto *dims_type = llvm::cast<llvm::ArrayType>(dims_global->getValueType());
 
         llvm::IRBuilder<> entry(&function_->getEntryBlock(), function_->getEntryBlock().begin());
@@ -139,19 +140,24 @@ class DriverEmitter {
         return buffer;
     }
 
-    // The constant halide_dimension_t array of a dense shape, one per shape.
-    llvm::GlobalVariable *dimensions(const std::vector<int64_t> &extents) {
-        llvm::GlobalVariable *&global = dimensions_[extents];
+    // The constant halide_dimension_t array of a shape and its strides (dense
+    // when `strides` is empty), one per distinct pair.
+    llvm::GlobalVariable *dimensions(const std::vector<int64_t> &extents,
+                                     const std::vector<int64_t> &strides) {
+        llvm::GlobalVariable *&global = dimensions_[{extents, strides}];
         if (global) {
             return global;
         }
         std::vector<llvm::Constant *> dims;
         int64_t stride = 1;
-        for (int64_t extent : extents) {
+        for (size_t i = 0; i < extents.size(); ++i) {
+            if (!strides.empty()) {
+                stride = strides.at(i);
+            }
             dims.push_back(llvm::ConstantStruct::get(
-                dimension_type_, {builder_.getInt32(0), builder_.getInt32(extent),
+                dimension_type_, {builder_.getInt32(0), builder_.getInt32(extents[i]),
                                   builder_.getInt32(stride), builder_.getInt32(0)}));
-            stride *= extent;
+            stride *= extents[i];
         }
         auto *type = llvm::ArrayType::get(dimension_type_, dims.size());
         global = new llvm::GlobalVariable(module_, type, true, llvm::GlobalValue::PrivateLinkage,
@@ -251,9 +257,9 @@ class DriverEmitter {
         check_internal(kernel != nullptr, "every called kernel is in the module");
         std::vector<llvm::Value *> buffers;
         for (const DriverBuffer &b : call.inputs) {
-            buffers.push_back(make_buffer(host_pointer(b), b.extents, program_.gpu));
+            buffers.push_back(make_buffer(host_pointer(b), b, program_.gpu));
         }
-        buffers.push_back(make_buffer(host_pointer(call.output), call.output.extents, false));
+        buffers.push_back(make_buffer(host_pointer(call.output), call.output, false));
         return_if_failed(builder_.CreateCall(kernel, buffers));
         if (program_.gpu) {
             // The next kernel reads the result from host memory, and the
@@ -331,7 +337,8 @@ class DriverEmitter {
     llvm::GlobalVariable *error_buffer_ = nullptr;
     llvm::Function *error_handler_ = nullptr;
     std::vector<llvm::GlobalVariable *> weights_;
-    std::map<std::vector<int64_t>, llvm::GlobalVariable *> dimensions_;
+    std::map<std::pair<std::vector<int64_t>, std::vector<int64_t>>, llvm::GlobalVariable *>
+        dimensions_;
     llvm::Function *function_ = nullptr;
     llvm::Value *input_ = nullptr;
     llvm::Value *output_ = nullptr;

@@ -10,6 +10,7 @@
 #include "lower/lower_node.h"
 
 #include "lower/lowering.h"
+#include "passes/plan_memory.h"
 #include "schedules/cpu_schedules.h"
 #include "schedules/gpu_schedules.h"
 
@@ -65,14 +66,15 @@ WeightPacker copy_packer(const std::vector<int> &extents) {
 
 } // namespace
 
-// A float buffer with the given extents, innermost first, every dimension
-// starting at 0 with dense strides, so that Halide can specialise the
-// kernel for the exact shape.
-ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents) {
+ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents,
+                        const std::vector<int64_t> &strides) {
     ImageParam param(Halide::Float(32), static_cast<int>(extents.size()), name);
-    int stride = 1;
+    int64_t stride = 1;
     for (size_t i = 0; i < extents.size(); ++i) {
-        param.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
+        if (!strides.empty()) {
+            stride = strides.at(i);
+        }
+        param.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(to_int(stride));
         stride *= extents[i];
     }
     return param;
@@ -95,7 +97,7 @@ KernelContext::KernelContext(const Graph &graph_, const Node &node_, const Halid
     for (size_t i = 0; i < node.inputs.size(); ++i) {
         std::vector<int> extents = halide_extents(graph.node(node.inputs[i]).shape);
         std::string name = "src" + std::to_string(i);
-        srcs.push_back(fixed_buffer(name, extents));
+        srcs.push_back(fixed_buffer(name, extents, storage_strides(graph, node.inputs[i])));
         views.push_back(
             channel_view(srcs.back(), static_cast<int>(extents.size()), name + "_view"));
     }
@@ -267,7 +269,10 @@ std::string epilogue_text(const Epilogue &e) {
 std::string kernel_key(const KernelContext &ctx, const std::string &schedule) {
     std::string key = std::string(op_name(ctx.node.op)) + " [" + attributes(ctx.node) + "] in=";
     for (size_t i = 0; i < ctx.node.inputs.size(); ++i) {
-        key += (i == 0 ? "" : ",") + ctx.src_shape(static_cast<int>(i)).str();
+        key += (i == 0 ? "" : ",") + ctx.src_shape(static_cast<int>(i)).str() + " strides";
+        for (int64_t stride : storage_strides(ctx.graph, ctx.node.inputs[i])) {
+            key += " " + std::to_string(stride);
+        }
     }
     key += " out=" + ctx.node.shape.str() + " [" + epilogue_text(ctx.node.epilogue) + "] [" +
            schedule + "] target=" + ctx.target.to_string();

@@ -82,9 +82,10 @@ int to_int(int64_t value);
 Halide::Func select_border(const Halide::Func &src, int width, int height, float value);
 
 /// A float buffer with the given extents, innermost first, every dimension
-/// starting at 0 with dense strides, so that Halide can specialise the
-/// kernel for the exact shape.
-Halide::ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents);
+/// starting at 0 with the given strides (dense when none are given), so that
+/// Halide can specialise the kernel for the exact shape and layout.
+Halide::ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents,
+                                const std::vector<int64_t> &strides = {});
 
 LoweredOp lower_conv(KernelContext &ctx);
 LoweredOp lower_pool(KernelContext &ctx);        // MaxPool, AvgPool

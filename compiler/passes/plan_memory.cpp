@@ -133,8 +133,8 @@ void pack_arena(const Graph &graph, MemoryPlan &plan) {
 
 } // namespace
 
-// Feature maps are stored channels innermost, so only vectors, and maps of
-// one pixel, keep PyTorch's element order under a view.
+// Feature maps are stored channels innermost, so a flatten is a view only of
+// a vector or of a map of one pixel.
 int64_t view_offset(const Graph &graph, const Node &node) {
     if (!node.epilogue.empty()) {
         return -1;
@@ -144,11 +144,32 @@ int64_t view_offset(const Graph &graph, const Node &node) {
     if (node.op == OpKind::Flatten && (in.rank() == 2 || one_pixel)) {
         return 0;
     }
+    if (node.op != OpKind::Slice || in.dims[0] != 1) {
+        return -1;
+    }
     // Part i of NF with N = 1 is features [i*F/P, (i+1)*F/P): one run of bytes.
-    if (node.op == OpKind::Slice && in.rank() == 2 && in.dims[0] == 1) {
+    if (in.rank() == 2) {
         return node.attr<SliceAttrs>().index * output_bytes(node);
     }
-    return -1;
+    // Part i of a map starts at channel i*C/P of its first pixel, and steps
+    // from pixel to pixel as its input does (storage_strides). The network's
+    // output stays dense for the conversion to the caller's layout.
+    if (node.id == graph.output) {
+        return -1;
+    }
+    return node.attr<SliceAttrs>().index * node.shape.dims[1] * kFloatBytes;
+}
+
+std::vector<int64_t> storage_strides(const Graph &graph, NodeId id) {
+    const Node &node = graph.node(id);
+    if (!in_internal_layout(node)) {
+        return {1};
+    }
+    int64_t pixel = node.shape.dims[1];
+    if (node.op == OpKind::Slice && view_offset(graph, node) >= 0) {
+        pixel = storage_strides(graph, node.inputs[0])[1];
+    }
+    return {1, pixel, pixel * node.shape.dims[3]};
 }
 
 bool in_internal_layout(const Node &node) {

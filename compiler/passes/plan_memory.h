@@ -7,8 +7,11 @@
 //   (the network's output, see below);
 // - an alias: the same bytes as part of another node's output, with no copy
 //   and no kernel. A Flatten aliases its whole input (same bytes, new shape);
-//   a Slice of a batch-1 tensor aliases its part of the input, which is one
-//   contiguous run of bytes at offset index * (its own size);
+//   a Slice of a batch-1 vector aliases its part of the input, one run of
+//   bytes at offset index * (its own size); a Slice of a batch-1 map aliases
+//   its channels of every pixel: it starts at its first channel and keeps
+//   its input's distance from pixel to pixel (storage_strides), so the
+//   kernels that read it are compiled for those strides;
 // - a range of the arena, 64-byte aligned, free for the next buffer as soon
 //   as the last node that reads it, directly or through an alias, has run.
 //
@@ -16,8 +19,9 @@
 // kernels vectorise over, while the caller's arrays are PyTorch's NCHW. So a
 // 4-D network input or output is an arena buffer that the driver converts
 // from or to the caller's array; vectors (NF) are the same in both layouts.
-// A Flatten is an alias only of a vector or of a map of one pixel, and a
-// Slice only of a vector; otherwise they are kernels that reorder the bytes.
+// A Flatten is an alias only of a vector or of a map of one pixel; otherwise
+// it is a kernel that reorders the bytes. A Slice that is the network's
+// output is a kernel too, so that every output is dense.
 //
 // A vector output is written straight into the caller's buffer. When the
 // output node is a chain of Flattens over a real buffer (`... flatten` at the
@@ -53,7 +57,7 @@ enum class Storage {
     NetworkInput,  // the caller's input buffer (node 0)
     NetworkOutput, // the caller's output buffer
     Arena,         // bytes [offset, offset + bytes) of the arena
-    Alias,         // bytes [offset, offset + bytes) of node `base`'s storage
+    Alias,         // node `base`'s storage from byte `offset` on (see storage_strides)
 };
 
 struct Placement {
@@ -74,6 +78,12 @@ MemoryPlan plan_memory(const Graph &graph);
 /// Where `node`'s output starts inside its input's bytes when it can be a
 /// view of them (Flatten, Slice, by the rules above), or -1.
 int64_t view_offset(const Graph &graph, const Node &node);
+
+/// The strides, in floats and innermost first, of `id`'s output where it is
+/// stored: (1, C, C * W) for a feature map of C channels, with C the
+/// input's channel count instead for a Slice viewing a map; (1) for a
+/// vector. Halide's buffers of that output use them.
+std::vector<int64_t> storage_strides(const Graph &graph, NodeId id);
 
 /// Whether `node`'s output is stored in the internal channels-innermost
 /// layout (a feature map) rather than PyTorch's (a vector).
