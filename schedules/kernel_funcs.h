@@ -82,7 +82,7 @@ struct LinearFuncs {
 };
 
 /// Layers that compute each output element from a few loads: activations,
-/// batch norm, add, concat, slice, shuffle, flatten, copies.
+/// batch norm, add, slice, shuffle, flatten, copies.
 struct ElementwiseFuncs {
     Halide::Func output;                   // (c, x, y) or (c)
     std::vector<Halide::Func> per_channel; // small (c) tables worth computing once

@@ -1,9 +1,9 @@
 // Layers that compute each output element from a few loads: activations,
 // batch norm, add, concat, slice, shuffle, flatten, dropout and identity.
 // Concat has a kernel of its own shape: one copy per input (ConcatFuncs).
-// Flatten of a map larger than 1x1 reorders it to PyTorch's NCHW order and
-// slice of a map copies its channels; the code generator aliases the other
-// cases (flatten of a 1x1 map, slice of a vector) instead.
+// Flatten of a map larger than 1x1 reorders it to PyTorch's NCHW order.
+// The code generator aliases the other flattens and every slice but the
+// network's output instead (plan_memory.h), so that those are rarely run.
 #include "lower/lowering.h"
 #include "schedules/cpu_schedules.h"
 #include "schedules/gpu_schedules.h"
