@@ -91,13 +91,14 @@ struct ElementwiseFuncs {
 };
 
 /// Concatenation along channels: the output has no pure value (undef) and
-/// update i copies input i's channels into place, so that every load and
-/// store is a dense vector within one input (a select between inputs would
-/// turn the loads of a vector that straddles two of them into gathers).
+/// each update copies one input's channels into place, so that every load
+/// and store is a dense vector within one input (a select between inputs
+/// would turn the loads of a vector that straddles two of them into
+/// gathers). Inputs written in place by their producers get no update.
 struct ConcatFuncs {
-    Halide::Func output;          // (c, x, y) or (c); update i writes input i
+    Halide::Func output;          // (c, x, y) or (c); update i is copy i
     std::vector<Halide::RDom> rs; // rs[i]: (channels[i])
-    std::vector<int> channels;    // of each input
+    std::vector<int> channels;    // of the input copy i reads
     Halide::Var x, y;
     std::vector<int> extents; // the output's
 };

@@ -10,6 +10,7 @@
 // before they are compared, and weights go through the kernel's packers.
 #include "frontend.h"
 #include "lower/lower_node.h"
+#include "passes/plan_memory.h"
 #include "reference_interpreter.h"
 #include "temp_dir.h"
 #include "weights.h"
@@ -165,13 +166,31 @@ std::vector<Halide::Target> jit_targets() {
     return targets;
 }
 
+// A buffer of `id`'s output with the strides the compiled network stores it
+// with (plan_memory.h): a map whose pixels lie further apart than its
+// channel count is a crop of a wider one.
+Halide::Buffer<float> stored_like(const Graph &graph, NodeId id) {
+    const Shape &shape = graph.node(id).shape;
+    std::vector<int> extents = halide_extents(shape);
+    std::vector<int64_t> strides = storage_strides(graph, id);
+    if (shape.rank() != 4 || strides[1] == extents[0]) {
+        return Halide::Buffer<float>(extents);
+    }
+    Halide::Buffer<float> wider(std::vector<int>{int(strides[1]), extents[1], extents[2]});
+    return Halide::Buffer<float>(wider.get()->cropped(0, 0, extents[0]));
+}
+
 // Lowers `node` for every JIT target, runs it on the reference's values of
-// its inputs and compares with `expected`.
+// its inputs and compares with `expected`. Inputs are stored as in the
+// compiled network; those written in place into `node` (a concat) are put
+// in its output buffer before it runs, as their producers would.
 void check_kernel(const Graph &graph, const WeightStore &weights, const Tensor &input,
                   const Node &node, const Tensor &expected) {
     std::vector<Halide::Buffer<float>> inputs;
     for (NodeId id : node.inputs) {
-        inputs.push_back(to_internal(evaluate(graph, weights, input, id)));
+        Halide::Buffer<float> stored = stored_like(graph, id);
+        stored.copy_from(to_internal(evaluate(graph, weights, input, id)));
+        inputs.push_back(stored);
     }
     std::vector<TensorView> pytorch_weights;
     for (const ParameterSpec &spec : parameters_of(graph, node)) {
@@ -202,7 +221,18 @@ void check_kernel(const Graph &graph, const WeightStore &weights, const Tensor &
         for (size_t i = 0; i < buffers.size(); ++i) {
             params.set(kernel.params[i], buffers[i]);
         }
-        Halide::Buffer<float> output(halide_extents(node.shape));
+        Halide::Buffer<float> output = stored_like(graph, node.id);
+        int begin = 0;
+        for (size_t i = 0; i < node.inputs.size(); ++i) {
+            const int channels = inputs[i].dim(0).extent();
+            if (written_in_place(graph, node.inputs[i]) == node.id) {
+                Halide::Buffer<float> place(
+                    output.get()->cropped(0, begin, channels).translated(0, -begin));
+                place.copy_from(inputs[i]);
+                params.set(kernel.params[i], place);
+            }
+            begin += channels;
+        }
         kernel.pipeline.realize(output, target, params);
         CHECK(worst_difference(from_internal(output, node.shape), expected.data) <= limit);
     }
@@ -316,6 +346,7 @@ const LayerCase kElementwiseCases[] = {
 };
 
 const LayerCase kOtherCases[] = {
+    {"conv written in place", "input 8x6x6\na: conv 16 1x1\nconcat <- a, input\n", "a"},
     {"linear", "input 3x4x5\nflatten\nfc: linear 10\n", ""},
     {"linear without bias", "input 64\nfc: linear 7 bias=false\n", ""},
     {"softmax over channels", "input 10x3x4\nsoftmax\n", ""},

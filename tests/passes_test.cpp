@@ -145,6 +145,24 @@ void check_aliases(const Graph &graph, const MemoryPlan &plan) {
             continue;
         }
         INFO("alias " << node.name);
+        NodeId concat = written_in_place(graph, node.id);
+        if (concat >= 0) {
+            // Its channels of the concat's buffer, which its inputs are not,
+            // but for other inputs written in place (other channels).
+            const Node &k = graph.node(concat);
+            REQUIRE(k.op == OpKind::Concat);
+            CHECK(p.base == concat);
+            int64_t begin = 0;
+            for (size_t i = 0; k.inputs[i] != node.id; ++i) {
+                begin += graph.node(k.inputs[i]).shape.dims[1];
+            }
+            CHECK(p.offset == begin * 4);
+            CHECK(storage_strides(graph, node.id) == storage_strides(graph, concat));
+            for (NodeId in : node.inputs) {
+                CHECK((holder(plan, in) != concat || written_in_place(graph, in) == concat));
+            }
+            continue;
+        }
         REQUIRE((node.op == OpKind::Flatten || node.op == OpKind::Slice));
         // A view of its input's bytes, wherever those are.
         NodeId src = node.inputs[0];
@@ -210,11 +228,23 @@ void check_network_buffers(const Graph &graph, const MemoryPlan &plan) {
 }
 
 // Steps through the network as the driver would: the arena buffers live at
-// each step are those written at or before it and read (directly or through
-// an alias) at or after it; no two of them may share a byte, and no node may
-// write bytes that one of its inputs occupies.
+// each step are those first written at or before it (a concat's, by the
+// first input written in place) and read (directly or through an alias) at
+// or after it; no two of them may share a byte, and no node may write bytes
+// that one of its inputs occupies, but for a concat's inputs written in
+// place, which are its own.
 void check_lifetimes(const Graph &graph, const MemoryPlan &plan) {
     std::vector<NodeId> last_read(graph.nodes.size());
+    std::vector<NodeId> first_write(graph.nodes.size());
+    for (const Node &node : graph.nodes) {
+        first_write[node.id] = node.id;
+    }
+    for (const Node &node : graph.nodes) {
+        NodeId concat = written_in_place(graph, node.id);
+        if (concat >= 0) {
+            first_write[concat] = std::min(first_write[concat], node.id);
+        }
+    }
     for (const Node &node : graph.nodes) {
         last_read[node.id] = std::max(last_read[node.id], node.id);
         for (NodeId in : node.inputs) {
@@ -231,8 +261,8 @@ void check_lifetimes(const Graph &graph, const MemoryPlan &plan) {
     for (const Node &step : graph.nodes) {
         std::vector<NodeId> live;
         for (const Node &node : graph.nodes) {
-            if (plan.placements[node.id].storage == Storage::Arena && node.id <= step.id &&
-                step.id <= last_read[node.id]) {
+            if (plan.placements[node.id].storage == Storage::Arena &&
+                first_write[node.id] <= step.id && step.id <= last_read[node.id]) {
                 live.push_back(node.id);
             }
         }
@@ -247,7 +277,8 @@ void check_lifetimes(const Graph &graph, const MemoryPlan &plan) {
         }
         for (NodeId in : step.inputs) {
             NodeId h = holder(plan, in);
-            if (plan.placements[h].storage == Storage::Arena) {
+            if (plan.placements[h].storage == Storage::Arena &&
+                written_in_place(graph, in) != step.id) {
                 INFO(step.name << " reads %" << in);
                 CHECK_FALSE(overlap(range(step.id), range(h)));
             }
@@ -790,6 +821,37 @@ concat <- f, h
     CHECK(storage_strides(graph, graph.find("s.1")) == std::vector<int64_t>{1, 4, 12});
     CHECK(plan.placements[graph.find("f")].storage == Storage::Arena);
     CHECK(plan.placements[graph.find("h")].storage == Storage::Alias);
+}
+
+TEST_CASE("plan_memory writes a concat's inputs in place when the concat is their only reader",
+          "[passes]") {
+    Graph graph = load(R"(input 4x3x3
+a: conv 6 1x1
+b: conv 2 1x1 <- input
+c: relu <- input
+k: concat <- a, b, input
+out: add <- k, k
+relu <- c
+)");
+    MemoryPlan plan = plan_memory(graph);
+    check_plan(graph, plan);
+    const NodeId k = graph.find("k");
+    CHECK(written_in_place(graph, graph.find("a")) == k);
+    CHECK(written_in_place(graph, graph.find("b")) == k);
+    CHECK(written_in_place(graph, 0) == -1);               // the network's input has its own buffer
+    CHECK(written_in_place(graph, graph.find("c")) == -1); // not read by a concat
+    CHECK(plan.placements[graph.find("a")].base == k);
+    CHECK(plan.placements[graph.find("a")].offset == 0);
+    CHECK(plan.placements[graph.find("b")].offset == 6 * 4);
+    CHECK(storage_strides(graph, graph.find("b")) == std::vector<int64_t>{1, 12, 36});
+    CHECK_FALSE(filled_in_place(graph, graph.node(k))); // it still copies the input
+
+    Graph twice = load("input 4x3x3\na: conv 6 1x1\nk: concat <- a, a\n");
+    CHECK(written_in_place(twice, twice.find("a")) == -1); // two reads
+    Graph whole = load("input 4x3x3\na: conv 6 1x1\nb: conv 2 1x1 <- input\nconcat <- a, b\n");
+    plan = plan_memory(whole);
+    check_plan(whole, plan);
+    CHECK(filled_in_place(whole, whole.output_node()));
 }
 
 TEST_CASE("plan_memory puts a flattened output's source in the output buffer", "[passes]") {

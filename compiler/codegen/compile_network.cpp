@@ -67,7 +67,9 @@ class ProgramBuilder {
         }
         for (const Node &node : graph_.nodes) {
             const Placement &place = plan_.placements.at(node.id);
-            if (node.op == OpKind::Input || place.storage == Storage::Alias) {
+            const bool view =
+                place.storage == Storage::Alias && written_in_place(graph_, node.id) < 0;
+            if (node.op == OpKind::Input || view || filled_in_place(graph_, node)) {
                 continue;
             }
             if (view_offset(graph_, node) >= 0) {

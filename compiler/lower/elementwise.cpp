@@ -5,6 +5,7 @@
 // The code generator aliases the other flattens and every slice but the
 // network's output instead (plan_memory.h), so that those are rarely run.
 #include "lower/lowering.h"
+#include "passes/plan_memory.h"
 #include "schedules/cpu_schedules.h"
 #include "schedules/gpu_schedules.h"
 
@@ -145,6 +146,10 @@ LoweredOp lower_concat(KernelContext &ctx) {
     int begin = 0;
     for (int i = 0; i < ctx.op_input_count(); ++i) {
         const int channels = channels_of(ctx.src_shape(i));
+        if (written_in_place(ctx.graph, node.inputs[i]) == node.id) {
+            begin += channels; // already in its place: nothing to copy
+            continue;
+        }
         Halide::RDom r(0, channels, "r" + std::to_string(i));
         if (map) {
             f.output(r + begin, f.x, f.y) = ctx.views[i](r, f.x, f.y);

@@ -274,8 +274,12 @@ std::string kernel_key(const KernelContext &ctx, const std::string &schedule) {
             key += " " + std::to_string(stride);
         }
     }
-    key += " out=" + ctx.node.shape.str() + " [" + epilogue_text(ctx.node.epilogue) + "] [" +
-           schedule + "] target=" + ctx.target.to_string();
+    key += " out=" + ctx.node.shape.str() + " strides";
+    for (int64_t stride : storage_strides(ctx.graph, ctx.node.id)) {
+        key += " " + std::to_string(stride);
+    }
+    key += " [" + epilogue_text(ctx.node.epilogue) + "] [" + schedule +
+           "] target=" + ctx.target.to_string();
     return key;
 }
 
@@ -330,14 +334,15 @@ std::vector<int> nchw_extents(const Shape &shape) {
 
 namespace {
 
-// Fixes the output's bounds and dense strides, like the inputs', so that
-// loop extents are constants and tails are resolved at compile time.
-void fix_output_bounds(Halide::Func output, const std::vector<int> &extents) {
+// Fixes the output's bounds and strides, like the inputs', so that loop
+// extents are constants and tails are resolved at compile time.
+void fix_output_bounds(Halide::Func output, const std::vector<int> &extents,
+                       const std::vector<int64_t> &strides) {
     Halide::OutputImageParam buffer = output.output_buffer();
-    int stride = 1;
     for (size_t i = 0; i < extents.size(); ++i) {
-        buffer.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(stride);
-        stride *= extents[i];
+        buffer.dim(static_cast<int>(i))
+            .set_bounds(0, extents[i])
+            .set_stride(lowering::to_int(strides.at(i)));
     }
 }
 
@@ -347,7 +352,7 @@ LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Tar
     lowering::KernelContext ctx(graph, node, target);
     lowering::LoweredOp op = lowering::lower_op(ctx);
 
-    fix_output_bounds(op.output, halide_extents(node.shape));
+    fix_output_bounds(op.output, halide_extents(node.shape), storage_strides(graph, node.id));
 
     LoweredKernel kernel;
     kernel.pipeline = Halide::Pipeline(op.output);
@@ -389,7 +394,14 @@ LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
         schedule_layout_cpu(f, s);
         schedule = "layout " + describe(s);
     }
-    fix_output_bounds(f.output, f.extents);
+    // The network's input and output are never views: dense both ways.
+    std::vector<int64_t> dense;
+    int64_t stride = 1;
+    for (int extent : f.extents) {
+        dense.push_back(stride);
+        stride *= extent;
+    }
+    fix_output_bounds(f.output, f.extents, dense);
 
     LoweredKernel kernel;
     kernel.pipeline = Halide::Pipeline(f.output);

@@ -1,5 +1,7 @@
 #include "passes/plan_memory.h"
 
+#include "graph_edit.h"
+
 #include <algorithm>
 
 namespace strata {
@@ -16,6 +18,18 @@ int64_t align_up(int64_t bytes) {
     return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
 }
 
+// Where input `id`'s channels start among the concat's.
+int64_t channel_offset_in(const Graph &graph, NodeId concat, NodeId id) {
+    int64_t begin = 0;
+    for (NodeId in : graph.node(concat).inputs) {
+        if (in == id) {
+            return begin;
+        }
+        begin += graph.node(in).shape.dims[1];
+    }
+    throw InternalError("plan_memory: a node written in place is an input of its concat");
+}
+
 // Every node on its own storage, then views resolved to the node that really
 // holds their bytes: an alias of an alias views the first one's base.
 std::vector<Placement> place_nodes(const Graph &graph) {
@@ -26,6 +40,13 @@ std::vector<Placement> place_nodes(const Graph &graph) {
         p.bytes = output_bytes(node);
         p.storage =
             node.id == 0 && !in_internal_layout(node) ? Storage::NetworkInput : Storage::Arena;
+        NodeId concat = written_in_place(graph, node.id);
+        if (concat >= 0) {
+            p.storage = Storage::Alias;
+            p.base = concat;
+            p.offset = channel_offset_in(graph, concat, node.id) * kFloatBytes;
+            continue;
+        }
         int64_t offset = node.id == 0 ? -1 : view_offset(graph, node);
         if (offset < 0) {
             continue;
@@ -60,7 +81,8 @@ void place_output(const Graph &graph, std::vector<Placement> &placements) {
     out = Placement{Storage::NetworkOutput, out.bytes, 0, -1};
 }
 
-// A buffer is live from the step that writes it through the last step that
+// A buffer is live from the first step that writes it (a concat's buffer:
+// the first of its inputs written in place) through the last step that
 // reads it, directly or through an alias; both ends are included.
 struct Lifetime {
     NodeId first = 0;
@@ -68,12 +90,18 @@ struct Lifetime {
 };
 
 std::vector<Lifetime> lifetimes(const Graph &graph, const std::vector<Placement> &placements) {
-    std::vector<Lifetime> lives(graph.nodes.size());
+    const NodeId never = static_cast<NodeId>(graph.nodes.size());
+    std::vector<Lifetime> lives(graph.nodes.size(), Lifetime{never, 0});
     auto holder = [&](NodeId id) {
         return placements[id].storage == Storage::Alias ? placements[id].base : id;
     };
     for (const Node &node : graph.nodes) {
-        lives[node.id] = {node.id, node.id};
+        lives[node.id].first = std::min(lives[node.id].first, node.id);
+        lives[node.id].last = std::max(lives[node.id].last, node.id);
+        const Placement &p = placements[node.id];
+        if (p.storage == Storage::Alias && p.base > node.id) {
+            lives[p.base].first = std::min(lives[p.base].first, node.id);
+        }
         for (NodeId in : node.inputs) {
             lives[holder(in)].last = std::max(lives[holder(in)].last, node.id);
         }
@@ -160,10 +188,37 @@ int64_t view_offset(const Graph &graph, const Node &node) {
     return node.attr<SliceAttrs>().index * node.shape.dims[1] * kFloatBytes;
 }
 
+NodeId written_in_place(const Graph &graph, NodeId id) {
+    const Node &node = graph.node(id);
+    if (id == 0 || !in_internal_layout(node) || node.op == OpKind::Concat ||
+        view_offset(graph, node) >= 0) {
+        return -1;
+    }
+    NodeId reader = only_reader(graph, id);
+    if (reader < 0) {
+        return -1;
+    }
+    const Node &concat = graph.node(reader);
+    if (concat.op != OpKind::Concat || !concat.epilogue.empty() || concat.shape.dims[0] != 1) {
+        return -1;
+    }
+    return reader;
+}
+
+bool filled_in_place(const Graph &graph, const Node &concat) {
+    return concat.op == OpKind::Concat &&
+           std::all_of(concat.inputs.begin(), concat.inputs.end(),
+                       [&](NodeId in) { return written_in_place(graph, in) == concat.id; });
+}
+
 std::vector<int64_t> storage_strides(const Graph &graph, NodeId id) {
     const Node &node = graph.node(id);
     if (!in_internal_layout(node)) {
         return {1};
+    }
+    NodeId concat = written_in_place(graph, id);
+    if (concat >= 0) {
+        return storage_strides(graph, concat);
     }
     int64_t pixel = node.shape.dims[1];
     if (node.op == OpKind::Slice && view_offset(graph, node) >= 0) {

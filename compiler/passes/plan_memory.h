@@ -12,6 +12,9 @@
 //   its channels of every pixel: it starts at its first channel and keeps
 //   its input's distance from pixel to pixel (storage_strides), so the
 //   kernels that read it are compiled for those strides;
+// - an alias of a later node: a feature map whose only reader is a concat
+//   is written in place, straight into its channels of the concat's buffer
+//   (written_in_place), and the concat copies only its other inputs;
 // - a range of the arena, 64-byte aligned, free for the next buffer as soon
 //   as the last node that reads it, directly or through an alias, has run.
 //
@@ -34,9 +37,10 @@
 // the input to the output buffer to the driver; no node is NetworkOutput.
 //
 // Buffers are packed greedily: largest first, each at the lowest offset that
-// overlaps no buffer live at the same time (live from the step that writes it
-// through the last step that reads it, both included). So a node's output
-// never shares bytes with its inputs: kernels do not run in place.
+// overlaps no buffer live at the same time (live from the first step that
+// writes it through the last step that reads it, both included). So a
+// node's output never shares bytes with its inputs, except that a concat's
+// inputs written in place fill disjoint channels of one buffer.
 //
 // Requires: verify_graph holds and infer_shapes has run; float32 data.
 // Guarantees: the plan is a pure analysis; the graph is not changed.
@@ -79,10 +83,19 @@ MemoryPlan plan_memory(const Graph &graph);
 /// view of them (Flatten, Slice, by the rules above), or -1.
 int64_t view_offset(const Graph &graph, const Node &node);
 
+/// The concat that `id` writes its output into, in place, or -1: when `id`
+/// is a feature map computed by a kernel (not the input, a view or another
+/// concat) and its only reader is a concat of batch 1.
+NodeId written_in_place(const Graph &graph, NodeId id);
+
+/// Whether every input of `concat` is written in place, so that the concat
+/// itself has nothing left to copy and runs no kernel.
+bool filled_in_place(const Graph &graph, const Node &concat);
+
 /// The strides, in floats and innermost first, of `id`'s output where it is
 /// stored: (1, C, C * W) for a feature map of C channels, with C the
-/// input's channel count instead for a Slice viewing a map; (1) for a
-/// vector. Halide's buffers of that output use them.
+/// input's channel count instead for a Slice viewing a map, and the
+/// concat's for a map written in place; (1) for a vector. Halide's buffers of that output use them.
 std::vector<int64_t> storage_strides(const Graph &graph, NodeId id);
 
 /// Whether `node`'s output is stored in the internal channels-innermost
