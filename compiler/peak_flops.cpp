@@ -63,6 +63,75 @@ __attribute__((target("avx2,fma"))) float fma_chains_avx2(long iterations) {
 }
 #endif
 
+// The conv tile's inner loop (schedules/cpu_schedules.h, ConvCpuSchedule):
+// `kBlocks` weight vectors by `pixels` broadcast inputs, repeated over
+// kTileChannels input channels. The weights of a channel are kBlocks
+// vectors kTileChannels vectors apart, the pixels kTileChannels floats
+// apart, as in the packed weights and channels-innermost maps: 40 KiB in
+// all on AVX-512, within L1.
+constexpr int kBlocks = 2;
+constexpr int kTileChannels = 256;
+
+template <int Pixels>
+__attribute__((target("avx512f"))) float tile_avx512(const float *weights, const float *inputs,
+                                                     long repeats) {
+    __m512 acc[kBlocks * Pixels];
+    for (__m512 &a : acc) {
+        a = _mm512_setzero_ps();
+    }
+    for (long n = 0; n < repeats; ++n) {
+        for (int ci = 0; ci < kTileChannels; ++ci) {
+            __m512 w[kBlocks];
+            for (int b = 0; b < kBlocks; ++b) {
+                w[b] = _mm512_loadu_ps(weights + (b * kTileChannels + ci) * 16);
+            }
+            for (int p = 0; p < Pixels; ++p) {
+                __m512 x = _mm512_set1_ps(inputs[p * kTileChannels + ci]);
+                for (int b = 0; b < kBlocks; ++b) {
+                    acc[p * kBlocks + b] = _mm512_fmadd_ps(w[b], x, acc[p * kBlocks + b]);
+                }
+            }
+        }
+    }
+    __m512 sum = acc[0];
+    for (int i = 1; i < kBlocks * Pixels; ++i) {
+        sum = _mm512_add_ps(sum, acc[i]);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, sum);
+    return out[0];
+}
+
+template <int Pixels>
+__attribute__((target("avx2,fma"))) float tile_avx2(const float *weights, const float *inputs,
+                                                    long repeats) {
+    __m256 acc[kBlocks * Pixels];
+    for (__m256 &a : acc) {
+        a = _mm256_setzero_ps();
+    }
+    for (long n = 0; n < repeats; ++n) {
+        for (int ci = 0; ci < kTileChannels; ++ci) {
+            __m256 w[kBlocks];
+            for (int b = 0; b < kBlocks; ++b) {
+                w[b] = _mm256_loadu_ps(weights + (b * kTileChannels + ci) * 8);
+            }
+            for (int p = 0; p < Pixels; ++p) {
+                __m256 x = _mm256_set1_ps(inputs[p * kTileChannels + ci]);
+                for (int b = 0; b < kBlocks; ++b) {
+                    acc[p * kBlocks + b] = _mm256_fmadd_ps(w[b], x, acc[p * kBlocks + b]);
+                }
+            }
+        }
+    }
+    __m256 sum = acc[0];
+    for (int i = 1; i < kBlocks * Pixels; ++i) {
+        sum = _mm256_add_ps(sum, acc[i]);
+    }
+    float out[8];
+    _mm256_storeu_ps(out, sum);
+    return out[0];
+}
+
 // The result is stored so that the compiler cannot drop the work.
 std::atomic<float> sink{0};
 
@@ -119,27 +188,45 @@ PeakFlops measure_peak_flops(int threads, double seconds) {
     if (!kernel) {
         return peak;
     }
-    // Size one round to about `seconds` from a short calibration run.
-    auto time_of = [&](long iterations) {
-        auto start = std::chrono::steady_clock::now();
-        std::vector<std::thread> pool;
-        for (int t = 0; t < peak.threads; ++t) {
-            pool.emplace_back([&] { sink.store(kernel(iterations)); });
+    // Best GFLOP/s of three rounds of `run(iterations)` on every thread, each
+    // round about `seconds` long, sized from a calibration run of `start`
+    // iterations of `fmas` FMAs each.
+    auto best_gflops = [&](auto run, long start, double fmas) {
+        auto time_of = [&](long iterations) {
+            auto begin = std::chrono::steady_clock::now();
+            std::vector<std::thread> pool;
+            for (int t = 0; t < peak.threads; ++t) {
+                pool.emplace_back([&] { sink.store(run(iterations)); });
+            }
+            for (std::thread &t : pool) {
+                t.join();
+            }
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+        };
+        double calibration = time_of(start);
+        long iterations = std::max<long>(start, static_cast<long>(start * seconds / calibration));
+        double best = 0;
+        for (int round = 0; round < 3; ++round) {
+            double elapsed = time_of(iterations);
+            double flops = 2.0 * peak.vector_floats * fmas * static_cast<double>(iterations);
+            best = std::max(best, flops * peak.threads / elapsed / 1e9);
         }
-        for (std::thread &t : pool) {
-            t.join();
-        }
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return best;
     };
-    double calibration = time_of(kIterations / 16);
-    long iterations = std::max<long>(kIterations / 16,
-                                     static_cast<long>(kIterations / 16 * seconds / calibration));
-    for (int round = 0; round < 3; ++round) {
-        double elapsed = time_of(iterations);
-        double flops =
-            2.0 * peak.vector_floats * kChains * static_cast<double>(iterations) * peak.threads;
-        peak.gflops = std::max(peak.gflops, flops / elapsed / 1e9);
-    }
+    const long calibration_fmas = kIterations / 16 * kChains;
+    peak.gflops = best_gflops(kernel, calibration_fmas / kChains, kChains);
+
+    // Every thread reads the same small arrays: they stay in each core's L1.
+    const int pixels = peak.vector_floats == 16 ? 14 : 6;
+    const double tile_fmas = double(kBlocks) * pixels * kTileChannels;
+    std::vector<float> weights(size_t{kBlocks} * kTileChannels * peak.vector_floats, 1e-3f);
+    std::vector<float> inputs(size_t(pixels) * kTileChannels, 1e-3f);
+    auto tile = [&](long repeats) {
+        return peak.vector_floats == 16 ? tile_avx512<14>(weights.data(), inputs.data(), repeats)
+                                        : tile_avx2<6>(weights.data(), inputs.data(), repeats);
+    };
+    peak.tile_gflops =
+        best_gflops(tile, std::max<long>(1, long(calibration_fmas / tile_fmas)), tile_fmas);
 #else
     (void)seconds;
 #endif

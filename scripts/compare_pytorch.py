@@ -8,11 +8,14 @@ For every network and thread count: PyTorch's median latency
 (torchvision model, TorchScript frozen with torch.jit.optimize_for_inference,
 the fair baseline on Debian's build), `strata bench`'s median latency, the
 speed-up (PyTorch ms / Strata ms), Strata's GFLOP/s and its share of the FMA
-peak that `strata bench --peak` measures on the same threads, and the floor
-set by reading every weight once at the measured memory bandwidth. Both run
+peak that `strata bench --peak` measures on the same threads, PyTorch's share
+of that peak, and the floor set by reading every weight once at the measured
+memory bandwidth. Both run
 with random weights of the same shapes; speed does not depend on the values.
 With --per-layer, Strata's per-layer table (1 thread) follows for the networks
-named: every layer's median time, GFLOP/s and share of the FMA peak.
+named: every layer's median time, GFLOP/s and share of the FMA peak, under
+a header that also gives what the conv register tile reaches with its data
+in L1, the most a conv layer can reach with it.
 """
 import argparse
 import json
@@ -59,7 +62,9 @@ def strata_bench(strata, name, threads, runs, per_layer=False):
 def print_layers(strata, name, runs):
     bench = strata_bench(strata, name, 1, runs, per_layer=True)
     peak = bench["peak_gflops"]
-    print(f"\n{name}, 1 thread, per layer (FMA peak {peak:.1f} GFLOP/s)")
+    print(f"\n{name}, 1 thread, per layer (FMA peak {peak:.1f} GFLOP/s; the conv register "
+          f"tile with its data in L1: {bench['tile_gflops']:.1f}, "
+          f"{100 * bench['tile_gflops'] / peak:.1f}% of it)")
     print(f"{'layer':<32} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7}")
     for layer in bench["layers"]:
         ms = layer["median_ms"]
@@ -80,7 +85,8 @@ def main():
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
           f"{os.cpu_count()} cores; medians of {args.runs} runs\n")
     header = (f"{'model':<20} {'threads':>7} {'PyTorch ms':>11} {'Strata ms':>10} "
-              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7} {'floor ms':>9}")
+              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7} {'PyTorch %':>10} "
+              f"{'floor ms':>9}")
     print(header)
     print("-" * len(header))
     for name in args.networks.split(","):
@@ -91,10 +97,12 @@ def main():
             gflops = 2 * bench["macs"] / (strata_ms * 1e6)
             peak = bench["peak_gflops"]
             share = f"{100 * gflops / peak:6.1f}%" if peak else "    n/a"
+            torch_gflops = 2 * bench["macs"] / (torch_ms * 1e6)
+            torch_share = f"{100 * torch_gflops / peak:9.1f}%" if peak else "       n/a"
             floor = bench["weight_bytes"] / (bench["read_gbps"] * 1e6)
             print(f"{name:<20} {threads:>7} {torch_ms:>11.2f} {strata_ms:>10.2f} "
-                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7} {floor:>9.2f}",
-                  flush=True)
+                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7} {torch_share:>10} "
+                  f"{floor:>9.2f}", flush=True)
     for name in filter(None, args.per_layer.split(",")):
         print_layers(args.strata, name, args.runs)
     return 0

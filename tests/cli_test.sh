@@ -91,6 +91,19 @@ expect 1 "'arm-64-linux' is not a target it can run" \
     "$strata" bench "$work/tiny.strata" --target arm-64-linux
 expect 0 'tiny on .*median [0-9.]+ ms over 3 runs' "$strata" bench "$work/tiny.strata" --runs 3
 expect 0 '"median_ms"' "$strata" bench "$work/tiny.strata" --runs 2 --format json --per-layer
+# --peak measures the FMA peak and the conv tile's ceiling, which is below it
+# (within the two measurements' noise), and the read bandwidth.
+peak_json=$("$strata" bench "$work/tiny.strata" --runs 1 --threads 1 --peak --format json)
+if /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if r["peak_gflops"] > 0 and 0 < r["tile_gflops"] < 1.2 * r["peak_gflops"]
+         and r["read_gbps"] > 0 else 1)' <<<"$peak_json"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    echo "FAIL: bench --peak gave $peak_json"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -32,7 +32,10 @@ void print_table(const BenchResult &r) {
     if (r.peak.gflops > 0) {
         std::cout << format(", %.1f%% of", 100 * gflops(r.macs, r.median_ms) / r.peak.gflops)
                   << format(" the measured FMA peak of %.1f GFLOP/s", r.peak.gflops)
-                  << format(" (memory reads: %.1f GB/s)", r.peak.read_gbps);
+                  << format(" (the conv register tile with its data in L1: %.1f GFLOP/s,",
+                            r.peak.tile_gflops)
+                  << format(" %.1f%% of it;", 100 * r.peak.tile_gflops / r.peak.gflops)
+                  << format(" memory reads: %.1f GB/s)", r.peak.read_gbps);
     }
     std::cout << "\n";
     if (r.layers.empty()) {
@@ -68,6 +71,7 @@ nlohmann::json to_json(const BenchResult &r) {
             {"macs", r.macs},
             {"layers", layers},
             {"peak_gflops", r.peak.gflops},
+            {"tile_gflops", r.peak.tile_gflops},
             {"read_gbps", r.peak.read_gbps},
             {"weight_bytes", r.weight_bytes}};
 }
