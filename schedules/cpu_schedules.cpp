@@ -158,15 +158,21 @@ int default_cpu_vector_width(const Halide::Target &target) {
 
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target) {
     // A register tile of tile_blocks x tile_x accumulators, with the
-    // tile_blocks weight vectors and one broadcast input beside them:
-    // 2 x 14 = 28 of AVX-512's 32 registers (4 x 7 spills, and loads twice
-    // the weight bytes per FMA from L2: measured 5-15% slower); 2 x 6 = 12
-    // of the 16 of AVX2 and SSE4.1; NEON's 8-float vectors are register
-    // pairs, 24 of its 32 registers.
+    // tile_blocks weight vectors and one broadcast input beside them. On
+    // AVX-512, 2 x 7: every row of ResNet, VGG and MobileNet (224 to 7) is a
+    // whole number of 7-pixel tiles, and a 7x7 map needs no tiles across
+    // rows. Measured on the development machine (AMD EPYC, Zen 4) against
+    // 2 x 14, layer by layer on ResNet-50: the same on 56x56 and 28x28 maps,
+    // 1.35x on 14x14 and 7x7 (1x1 1024->256 at 14x14: 86 -> 117 GFLOP/s on
+    // one thread; why the wider tile loses there is not pinned down), and
+    // 3 x 7, 4 x 7 and 4 x 4 were slower. Not measured on Intel, whose two
+    // 512-bit FMA ports may prefer the wider tile. AVX2
+    // and SSE4.1: 2 x 6 = 12 of their 16 registers; NEON's 8-float vectors
+    // are register pairs, 24 of its 32 registers.
     ConvCpuSchedule schedule;
     schedule.vector_width = default_cpu_vector_width(target);
     schedule.tile_blocks = 2;
-    schedule.tile_x = schedule.vector_width == 16 ? 14 : 6;
+    schedule.tile_x = schedule.vector_width == 16 ? 7 : 6;
     schedule.chunk_bytes = 32768; // two thirds of a 48 KiB L1
     schedule.tasks = 16;
     schedule.parallel = true;
@@ -252,9 +258,10 @@ void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
 } // namespace
 
 void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
-    // Rows narrower than half a register tile (7x7 maps): tiles span rows,
-    // which only the chunked form allows, and each row band holds too few
-    // tiles to reuse the weights of a channel tile from L2 otherwise.
+    // Rows narrower than half a register tile (3 pixels or fewer with the
+    // defaults): tiles span rows, which only the chunked form allows, and
+    // each row band holds too few tiles to reuse the weights of a channel
+    // tile from L2 otherwise.
     if (s.chunk_bytes > 0 && 2 * f.extents[1] <= s.tile_x) {
         schedule_conv_cpu_chunked(f, s);
         return;

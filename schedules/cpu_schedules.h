@@ -41,7 +41,7 @@ int default_cpu_vector_width(const Halide::Target &target);
 /// their product of FMAs. Weights up to `cache_bytes` are swept once per
 /// pixel tile (inputs stay in L1, tasks are bands of rows); larger ones a
 /// channel tile at a time over all rows (tasks pair channel tiles with
-/// bands). Maps narrower than half a tile (7x7) take tiles that span rows,
+/// bands). Maps narrower than half a tile take tiles that span rows,
 /// with the input channels reduced in chunks of `chunk_bytes` of weights
 /// that stay in L1 across the task's tiles. The zero border is a padded
 /// copy of the input per task.
