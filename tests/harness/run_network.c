@@ -1,18 +1,22 @@
 /*
  * run_network: the test harness of a compiled network. Links a library made
  * with `strata compile --name net`, runs it on a float32 input file and
- * writes the output as float32.
+ * writes the output as float32. With REPEATS, it runs the network that many
+ * times more, alternating between THREADS and one thread, and fails unless
+ * every output equals the first bit for bit: the kernels are deterministic,
+ * so a difference (or a hang) is a race between the threads.
  *
- * usage: run_network INPUT.f32 OUTPUT.f32 [THREADS]
+ * usage: run_network INPUT.f32 OUTPUT.f32 [THREADS [REPEATS]]
  */
 #include "net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: run_network INPUT.f32 OUTPUT.f32 [THREADS]\n");
+        fprintf(stderr, "usage: run_network INPUT.f32 OUTPUT.f32 [THREADS [REPEATS]]\n");
         return 2;
     }
     static float input[NET_INPUT_ELEMENTS];
@@ -24,13 +28,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     fclose(in);
-    if (argc > 3) {
-        net_set_num_threads(atoi(argv[3]));
-    }
+    const int threads = argc > 3 ? atoi(argv[3]) : 0;
+    const int repeats = argc > 4 ? atoi(argv[4]) : 0;
+    net_set_num_threads(threads);
     int code = net_run(input, output);
     if (code != 0) {
         fprintf(stderr, "run_network: net_run returned %d: %s\n", code, net_last_error());
         return 1;
+    }
+    static float again[NET_OUTPUT_ELEMENTS];
+    for (int i = 0; i < repeats; ++i) {
+        net_set_num_threads(i % 2 == 0 ? threads : 1);
+        code = net_run(input, again);
+        if (code != 0 || memcmp(output, again, sizeof output) != 0) {
+            fprintf(stderr, "run_network: run %d of %d (%d threads) %s\n", i + 2, repeats + 1,
+                    i % 2 == 0 ? threads : 1,
+                    code != 0 ? net_last_error() : "differs from the first");
+            return 1;
+        }
     }
     FILE *out = fopen(argv[2], "wb");
     if (!out || fwrite(output, sizeof(float), NET_OUTPUT_ELEMENTS, out) != NET_OUTPUT_ELEMENTS) {
