@@ -217,12 +217,12 @@ PeakFlops measure_peak_flops(int threads, double seconds) {
     peak.gflops = best_gflops(kernel, calibration_fmas / kChains, kChains);
 
     // Every thread reads the same small arrays: they stay in each core's L1.
-    const int pixels = peak.vector_floats == 16 ? 14 : 6;
+    const int pixels = peak.vector_floats == 16 ? 7 : 6;
     const double tile_fmas = double(kBlocks) * pixels * kTileChannels;
     std::vector<float> weights(size_t{kBlocks} * kTileChannels * peak.vector_floats, 1e-3f);
     std::vector<float> inputs(size_t(pixels) * kTileChannels, 1e-3f);
     auto tile = [&](long repeats) {
-        return peak.vector_floats == 16 ? tile_avx512<14>(weights.data(), inputs.data(), repeats)
+        return peak.vector_floats == 16 ? tile_avx512<7>(weights.data(), inputs.data(), repeats)
                                         : tile_avx2<6>(weights.data(), inputs.data(), repeats);
     };
     peak.tile_gflops =

@@ -24,7 +24,7 @@ double measure_read_bandwidth(int threads, int64_t bytes = int64_t{512} << 20);
 /// Runs `threads` threads of independent FMA chains for about `seconds`
 /// and returns the best of three rounds; then, the same way, the inner loop
 /// of the conv schedule's default register tile (2 vectors of output
-/// channels by 14 pixels on AVX-512, 2 by 6 on AVX2: per input channel two
+/// channels by 7 pixels on AVX-512, 2 by 6 on AVX2: per input channel two
 /// weight loads, a broadcast per pixel and an FMA per pair) over 256 input
 /// channels whose weights and inputs stay in L1. On a CPU without AVX2+FMA
 /// (or not x86-64) it returns gflops = tile_gflops = 0.

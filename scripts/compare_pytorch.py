@@ -1,30 +1,40 @@
 #!/usr/bin/python3
-"""Strata against PyTorch on this machine, in one run, as ratios.
+"""Strata against PyTorch on this machine, in one process, as ratios.
 
 usage: compare_pytorch.py [--strata PATH] [--networks a,b,...] [--threads 1,2]
-                          [--runs N] [--per-layer a,b,...]
+                          [--runs N] [--rounds R] [--per-layer a,b,...]
 
-For every network and thread count: PyTorch's median latency
-(torchvision model, TorchScript frozen with torch.jit.optimize_for_inference,
-the fair baseline on Debian's build), `strata bench`'s median latency, the
-speed-up (PyTorch ms / Strata ms), Strata's GFLOP/s and its share of the FMA
-peak that `strata bench --peak` measures on the same threads, PyTorch's share
-of that peak, and the floor set by reading every weight once at the measured
-memory bandwidth. Both run
-with random weights of the same shapes; speed does not depend on the values.
-With --per-layer, Strata's per-layer table (1 thread) follows for the networks
-named: every layer's median time, GFLOP/s and share of the FMA peak, under
-a header that also gives what the conv register tile reaches with its data
-in L1, the most a conv layer can reach with it.
+Every network is compiled once with `strata compile --target host` (the time
+is reported) and its library loaded into this process beside the torchvision
+model (TorchScript, frozen with torch.jit.optimize_for_inference, the fair
+baseline on Debian's build). Then, R rounds for each thread count: a block of
+N PyTorch runs, a block of N Strata runs, each after two warm-up runs. The
+machines here are shared and noisy, and a neighbour's load lasts seconds, so
+the two are timed in alternating blocks rather than one after the other:
+the speed-up is the median over the rounds of (PyTorch's median / Strata's
+median) in that round, with the lowest and highest round beside it.
+
+The table also gives Strata's GFLOP/s and its share of the FMA peak that
+`strata bench --peak` measures on the same threads, PyTorch's share of that
+peak, and the floor set by reading every weight once at the measured memory
+bandwidth. Both run with random weights of the same shapes; speed does not
+depend on the values. With --per-layer, Strata's per-layer table (1 thread,
+`strata bench --per-layer`) follows for the networks named: every layer's
+median time, GFLOP/s and share of the FMA peak, under a header that also gives
+what the conv register tile reaches with its data in L1, the most a conv
+layer can reach with it.
 """
 import argparse
+import ctypes
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
+import numpy
 import torch
 import torchvision
 
@@ -32,28 +42,83 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SIZES = {"alexnet": 227}
 TORCHVISION = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
                "shufflenet_v2_x1_0"]
+WARM_UP = 2
 
 
-def torch_median_ms(name, threads, runs):
-    torch.set_num_threads(threads)
+def source_of(name):
+    return os.path.join(ROOT, "examples", "networks", name + ".strata")
+
+
+def torch_model(name):
     size = SIZES.get(name, 224)
     model = getattr(torchvision.models, name)(weights=None).eval()
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         model = torch.jit.optimize_for_inference(torch.jit.script(model))
-        for _ in range(3):
-            model(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return model, x
+
+
+class StrataNetwork:
+    """A network compiled for this machine and loaded as a shared library."""
+
+    def __init__(self, strata, name, work):
+        prefix = os.path.join(work, name)
+        start = time.perf_counter()
+        subprocess.run([strata, "compile", source_of(name), "--target", "host", "-o", prefix,
+                        "--name", name], check=True, capture_output=True, text=True)
+        self.compile_s = time.perf_counter() - start
+        subprocess.run(["cc", "-shared", "-o", prefix + ".so", "-Wl,--whole-archive",
+                        prefix + ".a", "-Wl,--no-whole-archive", "-lpthread", "-ldl"],
+                       check=True)
+        self.library = ctypes.CDLL(prefix + ".so")
+        self.run_function = getattr(self.library, name + "_run")
+        self.set_threads = getattr(self.library, name + "_set_num_threads")
+        stats = subprocess.run([strata, "stats", source_of(name), "--format", "json"],
+                               check=True, capture_output=True, text=True)
+        totals = json.loads(stats.stdout)["totals"]
+        self.macs = totals["macs"]
+        self.weight_bytes = 4 * (totals["weights"] + totals["biases"])
+        size = SIZES.get(name, 224)
+        self.input = numpy.random.default_rng(0).standard_normal(
+            (1, 3, size, size)).astype(numpy.float32)
+        header = open(prefix + ".h").read()
+        elements = int(header.split("_OUTPUT_ELEMENTS ")[1].split()[0])
+        self.output = numpy.empty(elements, dtype=numpy.float32)
+
+    def __call__(self):
+        code = self.run_function(self.input.ctypes.data_as(ctypes.c_void_p),
+                                 self.output.ctypes.data_as(ctypes.c_void_p))
+        if code != 0:
+            raise SystemExit(f"the compiled network returned {code}")
+
+
+def timed_block(call, runs):
+    for _ in range(WARM_UP):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def machine_limits(strata, threads, work):
+    """The FMA peak and the read bandwidth, measured by `strata bench --peak`
+    on the given threads. A neighbour's load only ever lowers them, so the
+    script keeps the highest of the measurements it takes before and after
+    each network."""
+    tiny = os.path.join(work, "tiny.strata")
+    with open(tiny, "w") as f:
+        f.write("network tiny\ninput 16x8x8\nrelu\n")
+    result = subprocess.run([strata, "bench", tiny, "--threads", str(threads), "--runs", "1",
+                             "--peak", "--format", "json"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def strata_bench(strata, name, threads, runs, per_layer=False):
-    source = os.path.join(ROOT, "examples", "networks", name + ".strata")
-    command = [strata, "bench", source, "--threads", str(threads), "--runs", str(runs),
+    command = [strata, "bench", source_of(name), "--threads", str(threads), "--runs", str(runs),
                "--peak", "--format", "json"] + (["--per-layer"] if per_layer else [])
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
@@ -78,33 +143,65 @@ def main():
     parser.add_argument("--strata", default=os.path.join(ROOT, "build", "compiler", "strata"))
     parser.add_argument("--networks", default=",".join(TORCHVISION))
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-layer", default="")
     args = parser.parse_args()
+    thread_counts = [int(t) for t in args.threads.split(",")]
+
+    work = tempfile.mkdtemp(prefix="strata-compare-")
+    limits = {}
+
+    def measure_limits():
+        for t in thread_counts:
+            now = machine_limits(args.strata, t, work)
+            best = limits.setdefault(t, now)
+            for key in ("peak_gflops", "read_gbps"):
+                best[key] = max(best[key], now[key])
+
+    measure_limits()
+    rows = []
+    for name in args.networks.split(","):
+        network = StrataNetwork(args.strata, name, work)
+        model, x = torch_model(name)
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            network.set_threads(threads)
+            torch_times, strata_times, ratios = [], [], []
+            with torch.no_grad():
+                for _ in range(args.rounds):
+                    t = timed_block(lambda: model(x), args.runs)
+                    s = timed_block(network, args.runs)
+                    torch_times += t
+                    strata_times += s
+                    ratios.append(statistics.median(t) / statistics.median(s))
+            rows.append((name, threads, statistics.median(torch_times),
+                         statistics.median(strata_times), ratios, network))
+            print(f"measured {name} on {threads} thread(s)", file=sys.stderr, flush=True)
+        measure_limits()
 
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-          f"{os.cpu_count()} cores; medians of {args.runs} runs\n")
-    header = (f"{'model':<20} {'threads':>7} {'PyTorch ms':>11} {'Strata ms':>10} "
-              f"{'speed-up':>9} {'GFLOP/s':>8} {'% peak':>7} {'PyTorch %':>10} "
-              f"{'floor ms':>9}")
+          f"{os.cpu_count()} cores; {args.rounds} rounds of {args.runs} runs each")
+    for t in thread_counts:
+        print(f"  {t} thread(s): FMA peak {limits[t]['peak_gflops']:.1f} GFLOP/s, "
+              f"read bandwidth {limits[t]['read_gbps']:.1f} GB/s")
+    header = (f"\n{'model':<20} {'threads':>7} {'PyTorch ms':>11} {'Strata ms':>10} "
+              f"{'speed-up':>9} {'(rounds)':>11} {'GFLOP/s':>8} {'% peak':>7} "
+              f"{'PyTorch %':>10} {'floor ms':>9} {'compile s':>10}")
     print(header)
     print("-" * len(header))
-    for name in args.networks.split(","):
-        for threads in (int(t) for t in args.threads.split(",")):
-            torch_ms = torch_median_ms(name, threads, args.runs)
-            bench = strata_bench(args.strata, name, threads, args.runs)
-            strata_ms = bench["median_ms"]
-            gflops = 2 * bench["macs"] / (strata_ms * 1e6)
-            peak = bench["peak_gflops"]
-            share = f"{100 * gflops / peak:6.1f}%" if peak else "    n/a"
-            torch_gflops = 2 * bench["macs"] / (torch_ms * 1e6)
-            torch_share = f"{100 * torch_gflops / peak:9.1f}%" if peak else "       n/a"
-            floor = bench["weight_bytes"] / (bench["read_gbps"] * 1e6)
-            print(f"{name:<20} {threads:>7} {torch_ms:>11.2f} {strata_ms:>10.2f} "
-                  f"{torch_ms / strata_ms:>8.2f}x {gflops:>8.1f} {share:>7} {torch_share:>10} "
-                  f"{floor:>9.2f}", flush=True)
+    for name, threads, torch_ms, strata_ms, ratios, network in rows:
+        peak = limits[threads]["peak_gflops"]
+        gflops = 2 * network.macs / (strata_ms * 1e6)
+        torch_gflops = 2 * network.macs / (torch_ms * 1e6)
+        floor = network.weight_bytes / (limits[threads]["read_gbps"] * 1e6)
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{name:<20} {threads:>7} {torch_ms:>11.2f} {strata_ms:>10.2f} "
+              f"{statistics.median(ratios):>8.2f}x {spread:>11} {gflops:>8.1f} "
+              f"{100 * gflops / peak:>6.1f}% {100 * torch_gflops / peak:>9.1f}% "
+              f"{floor:>9.2f} {network.compile_s:>10.1f}")
     for name in filter(None, args.per_layer.split(",")):
-        print_layers(args.strata, name, args.runs)
+        print_layers(args.strata, name, 20)
     return 0
 
 
