@@ -91,7 +91,7 @@ void schedule_global_pool_cpu(GlobalPoolFuncs funcs, const PoolCpuSchedule &sche
 /// `tile_outputs` rows are read together; the weights stream once.
 struct LinearCpuSchedule {
     int vector_width = 8;
-    int tile_outputs = 4; // weight rows per register tile
+    int tile_outputs = 8; // weight rows per register tile
     bool parallel = true; // over tiles of outputs
 };
 LinearCpuSchedule default_linear_cpu_schedule(const Halide::Target &target);
