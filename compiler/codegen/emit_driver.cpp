@@ -35,7 +35,8 @@ class DriverEmitter {
         hide_kernels();
         emit_error_state();
         emit_weights();
-        llvm::Function *with_workspace = emit_run_with_workspace();
+        emit_thread_pool_guard();
+        llvm::Function *with_workspace = emit_guarded_run(emit_run_with_workspace());
         emit_run(with_workspace);
         emit_workspace_size();
         emit_set_num_threads();
@@ -198,6 +199,73 @@ class DriverEmitter {
         builder_.SetInsertPoint(next);
     }
 
+    // The runs in progress and a thread count waiting for the last of them,
+    // shared by every Strata library in the process as the Halide runtime is
+    // (weak definitions, which the linker merges), behind one mutex.
+    void emit_thread_pool_guard() {
+        auto *mutex_type = llvm::StructType::getTypeByName(context_, "struct.halide_mutex");
+        check_internal(mutex_type != nullptr, "the kernel module defines Halide's mutex type");
+        auto shared = [&](const char *name, llvm::Type *type) {
+            return new llvm::GlobalVariable(module_, type, false, llvm::GlobalValue::WeakAnyLinkage,
+                                            llvm::Constant::getNullValue(type), name);
+        };
+        pool_mutex_ = shared("strata_thread_pool_mutex", mutex_type);
+        runs_in_flight_ = shared("strata_runs_in_flight", i32_);
+        threads_pending_ = shared("strata_thread_count_pending", i32_);
+        pending_threads_ = shared("strata_pending_thread_count", i32_);
+    }
+
+    llvm::Value *load(llvm::GlobalVariable *global) {
+        return builder_.CreateLoad(global->getValueType(), global);
+    }
+
+    // Halide's pool only ever grows: halide_set_num_threads bounds the threads
+    // it creates, but the threads it has keep taking tasks. So a new count
+    // takes effect by shutting the pool down (the next parallel loop starts
+    // the threads it needs), at once when no run is in progress, else when
+    // the last run in progress returns. Called with the guard's mutex held.
+    void apply_thread_count(llvm::Value *threads) {
+        builder_.CreateCall(runtime("halide_shutdown_thread_pool"));
+        builder_.CreateCall(runtime("halide_set_num_threads"), {threads});
+        builder_.CreateStore(builder_.getInt32(0), threads_pending_);
+    }
+
+    // NAME_run_with_workspace: `run` between counting itself in and out of
+    // the runs in progress, then applying a thread count that waited for it.
+    llvm::Function *emit_guarded_run(llvm::Function *run) {
+        run->setName(symbol("run_kernels"));
+        run->setLinkage(llvm::GlobalValue::InternalLinkage);
+        auto *f = llvm::Function::Create(run->getFunctionType(), llvm::GlobalValue::ExternalLinkage,
+                                         symbol("run_with_workspace"), module_);
+        builder_.SetInsertPoint(llvm::BasicBlock::Create(context_, "entry", f));
+        llvm::Function *lock = runtime("halide_mutex_lock");
+        llvm::Function *unlock = runtime("halide_mutex_unlock");
+        builder_.CreateCall(lock, {pool_mutex_});
+        builder_.CreateStore(builder_.CreateAdd(load(runs_in_flight_), builder_.getInt32(1)),
+                             runs_in_flight_);
+        builder_.CreateCall(unlock, {pool_mutex_});
+        std::vector<llvm::Value *> args;
+        for (llvm::Argument &arg : f->args()) {
+            args.push_back(&arg);
+        }
+        llvm::Value *code = builder_.CreateCall(run, args);
+        builder_.CreateCall(lock, {pool_mutex_});
+        llvm::Value *left = builder_.CreateSub(load(runs_in_flight_), builder_.getInt32(1));
+        builder_.CreateStore(left, runs_in_flight_);
+        auto *apply = llvm::BasicBlock::Create(context_, "apply_thread_count", f);
+        auto *done = llvm::BasicBlock::Create(context_, "done", f);
+        llvm::Value *last = builder_.CreateICmpEQ(left, builder_.getInt32(0));
+        llvm::Value *pending = builder_.CreateICmpNE(load(threads_pending_), builder_.getInt32(0));
+        builder_.CreateCondBr(builder_.CreateAnd(last, pending), apply, done);
+        builder_.SetInsertPoint(apply);
+        apply_thread_count(load(pending_threads_));
+        builder_.CreateBr(done);
+        builder_.SetInsertPoint(done);
+        builder_.CreateCall(unlock, {pool_mutex_});
+        builder_.CreateRet(code);
+        return f;
+    }
+
     llvm::Function *emit_run_with_workspace() {
         auto *type = llvm::FunctionType::get(i32_, {i8_ptr_, i8_ptr_, i8_ptr_, size_}, false);
         function_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
@@ -309,12 +377,34 @@ class DriverEmitter {
         builder_.CreateRet(builder_.getInt64(workspace_bytes(program_)));
     }
 
+    // NAME_set_num_threads: refuses a negative count (Halide's own check
+    // would abort without a handler), records the count, and applies it
+    // now or after the runs in progress (apply_thread_count).
     void emit_set_num_threads() {
         auto *type = llvm::FunctionType::get(i32_, {i32_}, false);
-        auto *f = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
-                                         symbol("set_num_threads"), module_);
-        builder_.SetInsertPoint(llvm::BasicBlock::Create(context_, "entry", f));
-        builder_.CreateRet(builder_.CreateCall(runtime("halide_set_num_threads"), {f->getArg(0)}));
+        function_ = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage,
+                                           symbol("set_num_threads"), module_);
+        llvm::Value *threads = function_->getArg(0);
+        builder_.SetInsertPoint(llvm::BasicBlock::Create(context_, "entry", function_));
+        check_argument(builder_.CreateICmpSGE(threads, builder_.getInt32(0)), kDriverBadArgument,
+                       symbol("set_num_threads") + ": the thread count is negative");
+        builder_.CreateCall(runtime("halide_mutex_lock"), {pool_mutex_});
+        llvm::Value *previous = builder_.CreateCall(runtime("halide_set_num_threads"), {threads});
+        auto *now = llvm::BasicBlock::Create(context_, "apply_now", function_);
+        auto *later = llvm::BasicBlock::Create(context_, "apply_later", function_);
+        auto *done = llvm::BasicBlock::Create(context_, "done", function_);
+        builder_.CreateCondBr(builder_.CreateICmpEQ(load(runs_in_flight_), builder_.getInt32(0)),
+                              now, later);
+        builder_.SetInsertPoint(now);
+        apply_thread_count(threads);
+        builder_.CreateBr(done);
+        builder_.SetInsertPoint(later);
+        builder_.CreateStore(threads, pending_threads_);
+        builder_.CreateStore(builder_.getInt32(1), threads_pending_);
+        builder_.CreateBr(done);
+        builder_.SetInsertPoint(done);
+        builder_.CreateCall(runtime("halide_mutex_unlock"), {pool_mutex_});
+        builder_.CreateRet(previous);
     }
 
     void emit_last_error() {
@@ -339,6 +429,10 @@ class DriverEmitter {
     std::vector<llvm::GlobalVariable *> weights_;
     std::map<std::pair<std::vector<int64_t>, std::vector<int64_t>>, llvm::GlobalVariable *>
         dimensions_;
+    llvm::GlobalVariable *pool_mutex_ = nullptr;
+    llvm::GlobalVariable *runs_in_flight_ = nullptr;
+    llvm::GlobalVariable *threads_pending_ = nullptr;
+    llvm::GlobalVariable *pending_threads_ = nullptr;
     llvm::Function *function_ = nullptr;
     llvm::Value *input_ = nullptr;
     llvm::Value *output_ = nullptr;

@@ -28,6 +28,7 @@ enum DriverError : int {
     kDriverNullArgument = -1001,
     kDriverWorkspaceTooSmall = -1002,
     kDriverOutOfMemory = -1003,
+    kDriverBadArgument = -1004,
 };
 
 /// Requires `module` to define every kernel that `program` calls, with

@@ -73,8 +73,11 @@ int main(void) {
         free(workspace);
     }
 
-    /* One thread gives the same numbers as the default. */
+    /* One thread gives the same numbers as the default; a negative count is
+     * refused and changes nothing. */
     net_set_num_threads(1);
+    CHECK(net_set_num_threads(-1) == NET_ERROR_BAD_ARGUMENT);
+    CHECK(strstr(net_last_error(), "thread count is negative") != NULL);
     CHECK(net_set_num_threads(0) == 1);
     net_set_num_threads(1);
     memset(output, 0, sizeof output);

@@ -4,15 +4,33 @@
  * writes the output as float32. With REPEATS, it runs the network that many
  * times more, alternating between THREADS and one thread, and fails unless
  * every output equals the first bit for bit: the kernels are deterministic,
- * so a difference (or a hang) is a race between the threads.
+ * so a difference (or a hang) is a race between the threads. After each run
+ * on one thread the process must have no thread but its own: lowering the
+ * count takes effect even once the pool has started more (Linux only).
  *
  * usage: run_network INPUT.f32 OUTPUT.f32 [THREADS [REPEATS]]
  */
+#define _DEFAULT_SOURCE /* dirent.h under -std=c99 */
 #include "net.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The threads of this process, or -1 where /proc does not say. */
+static int count_threads(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) {
+        return -1;
+    }
+    int count = 0;
+    for (struct dirent *entry; (entry = readdir(tasks)) != NULL;) {
+        count += entry->d_name[0] != '.';
+    }
+    closedir(tasks);
+    return count;
+}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -38,12 +56,18 @@ int main(int argc, char **argv) {
     }
     static float again[NET_OUTPUT_ELEMENTS];
     for (int i = 0; i < repeats; ++i) {
-        net_set_num_threads(i % 2 == 0 ? threads : 1);
+        const int run_threads = i % 2 == 0 ? threads : 1;
+        net_set_num_threads(run_threads);
         code = net_run(input, again);
         if (code != 0 || memcmp(output, again, sizeof output) != 0) {
             fprintf(stderr, "run_network: run %d of %d (%d threads) %s\n", i + 2, repeats + 1,
-                    i % 2 == 0 ? threads : 1,
-                    code != 0 ? net_last_error() : "differs from the first");
+                    run_threads, code != 0 ? net_last_error() : "differs from the first");
+            return 1;
+        }
+        const int running = count_threads();
+        if (run_threads == 1 && running > 1) {
+            fprintf(stderr, "run_network: run %d of %d was to use one thread, and %d are left\n",
+                    i + 2, repeats + 1, running);
             return 1;
         }
     }
