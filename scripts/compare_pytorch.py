@@ -17,8 +17,9 @@ median) in that round, with the lowest and highest round beside it.
 The table also gives Strata's GFLOP/s and its share of the FMA peak that
 `strata bench --peak` measures on the same threads, PyTorch's share of that
 peak, and the floor set by reading every weight once at the measured memory
-bandwidth. Both run with random weights of the same shapes; speed does not
-depend on the values. With --per-layer, Strata's per-layer table (1 thread,
+bandwidth. Both run with the same seeded random weights (passed to `strata
+compile --weights`), and the script stops unless their outputs agree within
+the project's tolerance before it times them. With --per-layer, Strata's per-layer table (1 thread,
 `strata bench --per-layer`) follows for the networks named: every layer's
 median time, GFLOP/s and share of the FMA peak, under a header that also gives
 what the conv register tile reaches with its data in L1, the most a conv
@@ -38,6 +39,8 @@ import numpy
 import torch
 import torchvision
 
+from export_torchvision import save_safetensors
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SIZES = {"alexnet": 227}
 TORCHVISION = ["alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
@@ -50,22 +53,28 @@ def source_of(name):
 
 
 def torch_model(name):
+    """The torchvision model with seeded random weights, frozen for inference,
+    its state_dict, and a random input."""
+    torch.manual_seed(0)
     size = SIZES.get(name, 224)
     model = getattr(torchvision.models, name)(weights=None).eval()
+    state_dict = {key: value.clone() for key, value in model.state_dict().items()}
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         model = torch.jit.optimize_for_inference(torch.jit.script(model))
-    return model, x
+    return model, state_dict, x
 
 
 class StrataNetwork:
     """A network compiled for this machine and loaded as a shared library."""
 
-    def __init__(self, strata, name, work):
+    def __init__(self, strata, name, state_dict, x, work):
         prefix = os.path.join(work, name)
+        save_safetensors(state_dict, prefix + ".safetensors")
         start = time.perf_counter()
         subprocess.run([strata, "compile", source_of(name), "--target", "host", "-o", prefix,
-                        "--name", name], check=True, capture_output=True, text=True)
+                        "--name", name, "--weights", prefix + ".safetensors"],
+                       check=True, capture_output=True, text=True)
         self.compile_s = time.perf_counter() - start
         subprocess.run(["cc", "-shared", "-o", prefix + ".so", "-Wl,--whole-archive",
                         prefix + ".a", "-Wl,--no-whole-archive", "-lpthread", "-ldl"],
@@ -78,9 +87,7 @@ class StrataNetwork:
         totals = json.loads(stats.stdout)["totals"]
         self.macs = totals["macs"]
         self.weight_bytes = 4 * (totals["weights"] + totals["biases"])
-        size = SIZES.get(name, 224)
-        self.input = numpy.random.default_rng(0).standard_normal(
-            (1, 3, size, size)).astype(numpy.float32)
+        self.input = numpy.ascontiguousarray(x.numpy(), dtype=numpy.float32)
         header = open(prefix + ".h").read()
         elements = int(header.split("_OUTPUT_ELEMENTS ")[1].split()[0])
         self.output = numpy.empty(elements, dtype=numpy.float32)
@@ -90,6 +97,19 @@ class StrataNetwork:
                                  self.output.ctypes.data_as(ctypes.c_void_p))
         if code != 0:
             raise SystemExit(f"the compiled network returned {code}")
+
+
+def check_same_output(name, model, network, x):
+    """Both compute the same function: a speed-up of wrong answers means
+    nothing. The project's tolerance: max |diff| <= 1e-4 x max |expected|."""
+    with torch.no_grad():
+        expected = model(x).numpy().ravel()
+    network()
+    error = float(numpy.max(numpy.abs(network.output - expected)))
+    scale = float(numpy.max(numpy.abs(expected)))
+    if not error <= 1e-4 * scale:
+        raise SystemExit(f"{name}: Strata's output differs from PyTorch's by {error:g} "
+                         f"(max |PyTorch| {scale:g})")
 
 
 def timed_block(call, runs):
@@ -162,8 +182,9 @@ def main():
     measure_limits()
     rows = []
     for name in args.networks.split(","):
-        network = StrataNetwork(args.strata, name, work)
-        model, x = torch_model(name)
+        model, state_dict, x = torch_model(name)
+        network = StrataNetwork(args.strata, name, state_dict, x, work)
+        check_same_output(name, model, network, x)
         for threads in thread_counts:
             torch.set_num_threads(threads)
             network.set_threads(threads)
