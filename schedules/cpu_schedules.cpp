@@ -331,6 +331,163 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
 }
 
 // ---------------------------------------------------------------------------
+// Winograd convolution.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// Whether the Winograd schedule runs its stages per band of rows: when
+// the transformed weights fit in the cache.
+bool winograd_banded(const ConvCpuSchedule &s, int64_t weight_bytes) {
+    return weight_bytes <= s.cache_bytes;
+}
+
+} // namespace
+
+// Each form's cost is its multiply-accumulates or its memory traffic,
+// whichever is more: the weights, read once, and for a Winograd form that
+// is not banded its transformed input and products, written and read once
+// each. Their buffers are allocated on every run, and past some size
+// their fresh pages cost more than the traffic: 64 -> 128 channels at
+// 112x112 in F(4, 3), with 22 MB of them, ran in 17.4 ms, and in 6.0 ms
+// when malloc was told to keep its memory. Measured on ResNet-18 (one thread, Zen 5), the choices
+// it makes were the fastest of the three forms on each layer: F(4, 3) at 56x56 and 28x28, F(2, 3)
+// at 14x14, direct at 7x7, where the transformed weights (16/9 or 4 times the direct ones) are more
+// traffic than the saved multiplies are worth.
+int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_channels, int width,
+                         int height) {
+    if (s.winograd_max_tile < 2 || in_channels < s.winograd_min_channels ||
+        out_channels < s.winograd_min_channels) {
+        return 0;
+    }
+    const int64_t padded_out =
+        int64_t{(out_channels + s.vector_width - 1) / s.vector_width} * s.vector_width;
+    const int64_t price = s.macs_per_memory_byte;
+    auto cost = [&](int64_t macs, int64_t bytes) { return std::max(macs, price * bytes); };
+    const int64_t direct_weights = int64_t{4} * 9 * in_channels * padded_out;
+    int64_t best = cost(int64_t{9} * width * height * in_channels * padded_out, direct_weights);
+    int best_tile = 0;
+    for (int m : {2, 4}) {
+        if (m > s.winograd_max_tile) {
+            continue;
+        }
+        const int64_t positions = (m + 2) * (m + 2);
+        const int64_t tiles = int64_t{(width + m - 1) / m} * ((height + m - 1) / m);
+        const int64_t weights = int64_t{4} * positions * in_channels * padded_out;
+        int64_t bytes = weights;
+        if (!winograd_banded(s, weights)) {
+            const int64_t staged = int64_t{4} * (in_channels + padded_out) * tiles * positions;
+            if (staged > s.winograd_staging_bytes) {
+                continue;
+            }
+            bytes += 2 * staged;
+        }
+        const int64_t c = cost(tiles * positions * in_channels * padded_out, bytes);
+        if (c < best) {
+            best = c;
+            best_tile = m;
+        }
+    }
+    return best_tile;
+}
+
+void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
+    const int channels = f.extents[0], width = f.extents[1], height = f.extents[2];
+    const int m = f.tile;
+    const bool parallel = s.parallel && f.macs >= 2 * kMinParallelWork;
+
+    // Weights that fit in the cache: the three stages per band of tile
+    // rows, each band a task that reads the weights from the cache and
+    // keeps its transformed input and products there. Larger weights: each
+    // stage over the whole map, the products one position per task, so
+    // that each position's weights are read from memory once.
+    const bool banded = winograd_banded(s, f.weight_bytes);
+    const int band = banded ? band_rows(f.tiles_y, 1, s.tasks, f.macs / f.tiles_y) : f.tiles_y;
+    auto tail = [](int extent, int factor) {
+        return extent % factor == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf;
+    };
+
+    // The output transform per m x m tile and block of channels, unrolled
+    // so that x % m and y % m are constants.
+    Var co("co"), lane("lo"), xo("xo"), xi("xi"), yb("yb"), yr("yr"), yo("yo"), yi("yi");
+    f.output.split(f.c, co, lane, f.block, tail(channels, f.block))
+        .split(f.x, xo, xi, m, tail(width, m))
+        .split(f.y, yb, yr, m * band, tail(height, m * band))
+        .split(yr, yo, yi, m)
+        .reorder(lane, xi, yi, co, xo, yo, yb)
+        .unroll(xi)
+        .unroll(yi);
+    if (f.block > 1) {
+        f.output.vectorize(lane);
+    }
+    if (parallel && (banded ? band < f.tiles_y : true)) {
+        f.output.parallel(banded ? yb : yo);
+    }
+
+    // The input transform a vector of input channels at a time, every
+    // position of the tile unrolled so that they share their loads.
+    const Var ci = f.transformed.args()[0];
+    Var cio("cio"), cii("cii");
+    const int vec = fit_vector(s.vector_width, f.in_channels);
+    if (banded) {
+        f.transformed.compute_at(f.output, yb);
+    } else {
+        f.transformed.compute_root();
+    }
+    f.transformed.reorder_storage(ci, f.e, f.t)
+        .split(ci, cio, cii, vec, TailStrategy::ShiftInwards)
+        .reorder(cii, f.e, cio, f.t)
+        .unroll(f.e);
+    if (vec > 1) {
+        f.transformed.vectorize(cii);
+    }
+    if (parallel && !banded) {
+        Var to("to"), ti("ti");
+        f.transformed.split(f.t, to, ti, f.tiles_x, TailStrategy::ShiftInwards).parallel(to);
+    }
+
+    // The products, one position at a time, in register tiles of
+    // tile_blocks blocks by tile_x tiles (which may span rows). When the
+    // transformed input of one position fits in half the cache, each
+    // channel tile sweeps all tiles (its weights in L1); otherwise each
+    // pixel tile sweeps all channel tiles (its inputs in L1).
+    const int tile_blocks = divisor_at_most(f.blocks, s.tile_blocks);
+    const int tile_count = f.tiles_x * band;
+    const int txt = row_tile(tile_count, s.tile_x);
+    const int64_t position_bytes = int64_t{4} * f.in_channels * tile_count;
+    const bool channel_tiles_outer = 2 * position_bytes <= s.cache_bytes;
+    Var cbo("cbo"), cbi("cbi"), txo("txo"), txi("txi");
+    if (banded) {
+        f.products.compute_at(f.output, yb);
+    } else {
+        f.products.compute_root();
+    }
+    f.products.reorder_storage(f.lane, f.e, f.t, f.cb)
+        .split(f.cb, cbo, cbi, tile_blocks)
+        .split(f.t, txo, txi, txt, TailStrategy::ShiftInwards);
+    if (channel_tiles_outer) {
+        f.products.reorder(f.lane, cbi, txi, txo, cbo, f.e);
+    } else {
+        f.products.reorder(f.lane, cbi, txi, cbo, txo, f.e);
+    }
+    f.products.unroll(cbi).unroll(txi);
+    if (f.block > 1) {
+        f.products.vectorize(f.lane);
+    }
+    if (parallel && !banded) {
+        f.products.parallel(f.e);
+    }
+    f.product.compute_at(f.products, channel_tiles_outer ? txo : cbo);
+    f.product.update().reorder(f.lane, f.cb, f.t, f.r);
+    if (f.block > 1) {
+        f.product.vectorize(f.lane, f.block);
+        f.product.update().vectorize(f.lane, f.block);
+    }
+    f.product.unroll(f.t).unroll(f.cb);
+    f.product.update().unroll(f.t).unroll(f.cb);
+}
+
+// ---------------------------------------------------------------------------
 // Depthwise convolution.
 // ---------------------------------------------------------------------------
 

@@ -53,10 +53,30 @@ struct ConvCpuSchedule {
     int cache_bytes = 1 << 20; // see above
     int chunk_bytes = 32768;   // see above; 0 turns the chunked form off
     bool parallel = true;
+    /// 3x3, stride-1 convs with at least `winograd_min_channels` input and
+    /// output channels may use Winograd F(m x m, 3 x 3), m = 2 or 4 up to
+    /// `winograd_max_tile` (0: always direct), whichever form
+    /// choose_winograd_tile estimates fastest. The products use the
+    /// register tile above, with tiles of m x m outputs in place of pixels.
+    int winograd_max_tile = 4;
+    int winograd_min_channels = 16;
+    /// The cost model's price of a byte moved to or from memory, in
+    /// multiply-accumulates.
+    int macs_per_memory_byte = 8;
+    /// A Winograd form whose weights exceed `cache_bytes` stages its
+    /// transformed input and products for the whole map: at most this many
+    /// bytes of them, beyond which it is not used.
+    int winograd_staging_bytes = 16 << 20;
 };
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target);
 std::string describe(const ConvCpuSchedule &schedule);
 void schedule_conv_cpu(ConvFuncs funcs, const ConvCpuSchedule &schedule);
+/// For a 3x3, stride-1 conv from `in_channels` to `out_channels` with an
+/// output of `width` x `height`: the Winograd tile m (2 or 4) of the
+/// fastest form by the schedule's cost model, or 0 for the direct form.
+int choose_winograd_tile(const ConvCpuSchedule &schedule, int in_channels, int out_channels,
+                         int width, int height);
+void schedule_winograd_conv_cpu(WinogradConvFuncs funcs, const ConvCpuSchedule &schedule);
 
 /// Depthwise convolution: a vector of channels by `tile_x` pixels per
 /// register tile, the zero-padded rows of a band computed once per band.

@@ -38,6 +38,32 @@ struct ConvFuncs {
     int64_t weight_bytes = 0; // of the packed weight
 };
 
+/// A 3x3, stride-1 convolution by Winograd's minimal filtering F(m x m,
+/// 3 x 3): each m x m tile of outputs is A^T [U . V] A, where V = B^T d B
+/// transforms the tile's (m + 2) x (m + 2) input window d and U = G g G^T
+/// the 3x3 filter g (at compile time). The sum over input channels then
+/// costs (m + 2)^2 multiplies per tile and channel pair instead of 9 m^2:
+/// one batched matrix product per position e of the transformed tile.
+struct WinogradConvFuncs {
+    Halide::Func output;      // (c, x, y): A^T M A plus bias plus the epilogue
+    Halide::Func transformed; // (ci, t, e): V of input tile t = tx + tiles_x * ty
+    Halide::Func product;     // (lane, t, e, cb): zero, then update 0 sums
+                              // U * V over `r`, output channel cb * block + lane
+    Halide::Func products;    // the same values, the buffer `output` reads
+    Halide::Func padded;      // (c, x, y): the input with its zero border
+    Halide::RDom r;           // (ci)
+    Halide::Var c, x, y, lane, t, e, cb;
+    std::vector<int> extents; // the output's (C, W, H)
+    int tile = 2;             // m: outputs per tile along x and y
+    int positions = 16;       // (m + 2)^2, the extent of e
+    int tiles_x = 1, tiles_y = 1;
+    int in_channels = 1;
+    int block = 1;            // output channels per block (lanes of `product`)
+    int blocks = 1;           // the extent of cb
+    int64_t macs = 0;         // multiply-accumulates of the products
+    int64_t weight_bytes = 0; // of the transformed weight
+};
+
 /// Depthwise convolution (one input channel per output channel): every
 /// output channel reads its own channel, so channels are the vector lanes.
 struct DepthwiseConvFuncs {

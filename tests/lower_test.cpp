@@ -12,6 +12,7 @@
 #include "lower/lower_node.h"
 #include "passes/plan_memory.h"
 #include "reference_interpreter.h"
+#include "schedules/cpu_schedules.h"
 #include "temp_dir.h"
 #include "weights.h"
 
@@ -309,6 +310,12 @@ const LayerCase kConvCases[] = {
     {"wide map", "input 4x37x5\nconv 12 3x3 pad=1\n", ""},
     {"1x1 map", "input 16x1x1\nconv 8 3x3 pad=1\n", ""},
     {"3x3 map, strided", "input 8x3x3\nconv 8 3x3 stride=2 pad=1\n", ""},
+    // The cost model (see the Winograd test case below) picks these forms.
+    {"Winograd F(4, 3), a map not a whole number of tiles", "input 64x19x21\nconv 64 3x3 pad=1\n",
+     ""},
+    {"Winograd F(2, 3), channels off the vector", "input 32x7x9\nconv 24 3x3 pad=1\n", ""},
+    {"Winograd F(2, 3), odd map, odd blocks", "input 48x11x13\nconv 40 3x3 pad=1\n", ""},
+    {"Winograd F(2, 3) without padding", "input 32x9x11\nconv 24 3x3\n", ""},
 };
 
 const LayerCase kPoolCases[] = {
@@ -398,6 +405,11 @@ TEST_CASE("lowered epilogues match the unfused reference", "[lower]") {
         check_fused("input 8x9x9\ns: sigmoid\nc: conv 8 3x3 pad=1 <- input\nadd <- c, s\nrelu\n",
                     "c", epilogue(Activation::Relu, true), "s");
     }
+    SECTION("Winograd conv + residual + relu") {
+        check_fused(
+            "input 64x19x21\ns: sigmoid\nc: conv 64 3x3 pad=1 <- input\nadd <- c, s\nrelu\n", "c",
+            epilogue(Activation::Relu, true), "s");
+    }
     SECTION("linear + relu") {
         check_fused("input 3x4x4\nflatten\nfc: linear 10\nrelu\n", "fc",
                     epilogue(Activation::Relu));
@@ -424,6 +436,35 @@ TEST_CASE("kernel keys name what the kernel computes, not the node", "[lower]") 
     Node fused = node_called(graph, "a");
     fused.epilogue.activation = Activation::Relu;
     CHECK(a != lower_node(graph, fused, target).key);
+}
+
+TEST_CASE("3x3 stride-1 convs take the form the cost model finds fastest", "[lower]") {
+    // The choices measured fastest on ResNet-18 (cpu_schedules.cpp).
+    ConvCpuSchedule avx512 =
+        default_conv_cpu_schedule(Halide::Target("x86-64-linux-avx512_skylake"));
+    CHECK(choose_winograd_tile(avx512, 64, 64, 56, 56) == 4);
+    CHECK(choose_winograd_tile(avx512, 128, 128, 28, 28) == 4);
+    CHECK(choose_winograd_tile(avx512, 256, 256, 14, 14) == 2);
+    CHECK(choose_winograd_tile(avx512, 512, 512, 7, 7) == 0);
+    // VGG-16's first layers: too few input channels for the transforms to
+    // pay; at 112x112, F(4, 3)'s whole-map buffers are past the limit.
+    CHECK(choose_winograd_tile(avx512, 3, 64, 224, 224) == 0);
+    CHECK(choose_winograd_tile(avx512, 64, 128, 112, 112) == 2);
+    avx512.winograd_max_tile = 2;
+    CHECK(choose_winograd_tile(avx512, 64, 64, 56, 56) == 2);
+    avx512.winograd_max_tile = 0;
+    CHECK(choose_winograd_tile(avx512, 64, 64, 56, 56) == 0);
+
+    // The lowering follows the model, and strided convs stay direct.
+    Graph graph = load_strata_text("t.strata", "input 64x19x21\na: conv 64 3x3 pad=1\n"
+                                               "b: conv 24 3x3 stride=2\n");
+    Graph small = load_strata_text("t.strata", "input 32x7x9\nc: conv 24 3x3 pad=1\n");
+    Halide::Target avx2("x86-64-linux-avx2-fma");
+    CHECK_THAT(lower_node(graph, node_called(graph, "a"), avx2).key,
+               Catch::Contains("winograd-cpu tile=4"));
+    CHECK_THAT(lower_node(graph, node_called(graph, "b"), avx2).key, !Catch::Contains("winograd"));
+    CHECK_THAT(lower_node(small, node_called(small, "c"), avx2).key,
+               Catch::Contains("winograd-cpu tile=2"));
 }
 
 TEST_CASE("kernels compile for every target family", "[lower]") {

@@ -168,6 +168,14 @@ LoweredOp lower_conv(KernelContext &ctx) {
     // stays within its group (a power of two that divides the group), so
     // that no vector reads two groups' inputs.
     ConvCpuSchedule cpu_schedule = default_conv_cpu_schedule(ctx.target);
+    if (!ctx.gpu() && winograd_applies(ctx)) {
+        const int m =
+            choose_winograd_tile(cpu_schedule, to_int(in.dims[1]), to_int(attrs.out_channels),
+                                 to_int(out.dims[3]), to_int(out.dims[2]));
+        if (m > 0) {
+            return lower_winograd_conv(ctx, cpu_schedule, m);
+        }
+    }
     const int vector = ctx.gpu() ? 1 : cpu_schedule.vector_width;
     const int block = groups == 1 ? vector : block_within_groups(out_per_group, vector);
     const int blocks_per_group = (out_per_group + block - 1) / block;

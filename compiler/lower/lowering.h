@@ -11,6 +11,7 @@
 #include "graph.h"
 #include "lower/lower_node.h"
 #include "parameters.h"
+#include "schedules/cpu_schedules.h"
 
 #include <Halide.h>
 #include <functional>
@@ -88,6 +89,10 @@ Halide::ImageParam fixed_buffer(const std::string &name, const std::vector<int> 
                                 const std::vector<int64_t> &strides = {});
 
 LoweredOp lower_conv(KernelContext &ctx);
+/// Whether the node is a 3x3, stride-1, undilated, ungrouped conv, which
+/// lower_winograd_conv computes with Winograd tiles of m = 2 or 4.
+bool winograd_applies(const KernelContext &ctx);
+LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedule, int m);
 LoweredOp lower_pool(KernelContext &ctx);        // MaxPool, AvgPool
 LoweredOp lower_global_pool(KernelContext &ctx); // GlobalAvgPool, GlobalMaxPool
 LoweredOp lower_linear(KernelContext &ctx);
