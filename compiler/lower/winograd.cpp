@@ -13,7 +13,7 @@
 #include "lower/lowering.h"
 #include "schedules/cpu_schedules.h"
 
-#include <array>
+#include <cmath>
 
 namespace strata {
 namespace lowering {
@@ -141,8 +141,10 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     const Halide::Var &lane = f.lane, &t = f.t, &e = f.e, &cb = f.cb;
 
     // ---- Algorithm -------------------------------------------------------
-    // V(ci, tx, ty, ex + alpha * ey) = sum_ij B^T[ex][i] B^T[ey][j] d(i, j),
-    // the sums over i (along x) shared by every ey.
+    // V(ci, t, ex + alpha * ey) = sum_ij B^T[ex][i] B^T[ey][j] d(i, j) for
+    // tile t = tx + tiles_x * ty. The sums over i (along x) are the same
+    // expressions for every ey, left to LLVM to merge across the unrolled
+    // positions.
     f.padded = Halide::BoundaryConditions::constant_exterior(
         ctx.views[0], 0.0f, {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});
     Halide::Var ci("ci");
