@@ -19,11 +19,12 @@ The table also gives Strata's GFLOP/s and its share of the FMA peak that
 peak, and the floor set by reading every weight once at the measured memory
 bandwidth. Both run with the same seeded random weights (passed to `strata
 compile --weights`), and the script stops unless their outputs agree within
-the project's tolerance before it times them. With --per-layer, Strata's per-layer table (1 thread,
-`strata bench --per-layer`) follows for the networks named: every layer's
-median time, GFLOP/s and share of the FMA peak, under a header that also gives
-what the conv register tile reaches with its data in L1, the most a conv
-layer can reach with it.
+the project's tolerance before it times them. With --per-layer, Strata's
+per-layer table (1 thread, `strata bench --per-layer`) follows for the
+networks named: every layer's median time, GFLOP/s and share of the FMA peak
+(GFLOP/s count the direct conv's work, also for a layer that the last column
+names as Winograd), under a header that also gives what the conv register
+tile reaches with its data in L1, the most a direct conv layer can reach.
 """
 import argparse
 import ctypes
@@ -150,12 +151,12 @@ def print_layers(strata, name, runs):
     print(f"\n{name}, 1 thread, per layer (FMA peak {peak:.1f} GFLOP/s; the conv register "
           f"tile with its data in L1: {bench['tile_gflops']:.1f}, "
           f"{100 * bench['tile_gflops'] / peak:.1f}% of it)")
-    print(f"{'layer':<32} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7}")
+    print(f"{'layer':<32} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7}  algorithm")
     for layer in bench["layers"]:
         ms = layer["median_ms"]
         gflops = 2 * layer["macs"] / (ms * 1e6) if ms > 0 else 0
         share = f"{100 * gflops / peak:6.1f}%" if layer["macs"] and peak else ""
-        print(f"{layer['layer']:<32} {ms:>8.3f} {gflops:>8.1f} {share:>7}")
+        print(f"{layer['layer']:<32} {ms:>8.3f} {gflops:>8.1f} {share:>7}  {layer['algorithm']}")
 
 
 def main():

@@ -91,6 +91,11 @@ expect 1 "'arm-64-linux' is not a target it can run" \
     "$strata" bench "$work/tiny.strata" --target arm-64-linux
 expect 0 'tiny on .*median [0-9.]+ ms over 3 runs' "$strata" bench "$work/tiny.strata" --runs 3
 expect 0 '"median_ms"' "$strata" bench "$work/tiny.strata" --runs 2 --format json --per-layer
+# A conv in Winograd's form says so beside its GFLOP/s, which count the
+# direct form's work.
+printf 'network wino\ninput 64x19x21\nc: conv 64 3x3 pad=1\n' > "$work/wino.strata"
+expect 0 '^c +wino_k[0-9]+ .* winograd F\(4x4,3x3\)$' \
+    "$strata" bench "$work/wino.strata" --runs 1 --per-layer --target x86-64-linux-avx2-fma
 # --peak measures the FMA peak and the conv tile's ceiling, which is below it
 # (within the two measurements' noise), and the read bandwidth.
 peak_json=$("$strata" bench "$work/tiny.strata" --runs 1 --threads 1 --peak --format json)

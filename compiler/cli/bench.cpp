@@ -41,15 +41,16 @@ void print_table(const BenchResult &r) {
     if (r.layers.empty()) {
         return;
     }
-    std::printf("\n%-28s %-16s %10s %8s %10s\n", "layer", "kernel", "ms", "share", "GFLOP/s");
+    std::printf("\n%-28s %-16s %10s %8s %10s  %s\n", "layer", "kernel", "ms", "share", "GFLOP/s",
+                "algorithm");
     double sum = 0;
     for (const LayerTime &l : r.layers) {
         sum += l.median_ms;
     }
     for (const LayerTime &l : r.layers) {
-        std::printf("%-28s %-16s %10.3f %7.1f%% %10.1f\n", l.layer.c_str(), l.kernel.c_str(),
-                    l.median_ms, sum > 0 ? 100 * l.median_ms / sum : 0,
-                    gflops(l.macs, l.median_ms));
+        std::printf("%-28s %-16s %10.3f %7.1f%% %10.1f  %s\n", l.layer.c_str(), l.kernel.c_str(),
+                    l.median_ms, sum > 0 ? 100 * l.median_ms / sum : 0, gflops(l.macs, l.median_ms),
+                    l.algorithm.c_str());
     }
 }
 
@@ -58,6 +59,7 @@ nlohmann::json to_json(const BenchResult &r) {
     for (const LayerTime &l : r.layers) {
         layers.push_back({{"layer", l.layer},
                           {"kernel", l.kernel},
+                          {"algorithm", l.algorithm},
                           {"median_ms", l.median_ms},
                           {"macs", l.macs}});
     }

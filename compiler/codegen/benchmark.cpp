@@ -152,7 +152,8 @@ BenchResult benchmark_network(const BenchOptions &options) {
         const DriverCall &call = network.program.calls[i];
         result.macs += call.macs;
         if (options.per_layer) {
-            result.layers.push_back({call.layer, call.kernel, median(clock.samples[i]), call.macs});
+            result.layers.push_back(
+                {call.layer, call.kernel, call.algorithm, median(clock.samples[i]), call.macs});
         }
     }
     return result;

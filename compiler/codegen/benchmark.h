@@ -20,6 +20,7 @@ struct BenchOptions {
 struct LayerTime {
     std::string layer;
     std::string kernel;
+    std::string algorithm; // LoweredKernel::algorithm
     double median_ms = 0;
     int64_t macs = 0;
 };

@@ -137,6 +137,7 @@ class ProgramBuilder {
         LoweredKernel lowered = lower_node(graph_, node, target_);
         DriverCall call;
         call.kernel = kernel_for(lowered);
+        call.algorithm = lowered.algorithm;
         call.layer = node.name;
         for (NodeId input : node.inputs) {
             call.inputs.push_back(buffer_of(input));

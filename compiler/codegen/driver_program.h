@@ -40,8 +40,9 @@ struct DriverCall {
     std::string kernel;               // a function in the linked kernel module
     std::vector<DriverBuffer> inputs; // the kernel's arguments in order
     DriverBuffer output;
-    std::string layer; // the node it computes, for messages
-    int64_t macs = 0;  // its multiply-accumulates, for benchmarks
+    std::string layer;     // the node it computes, for messages
+    int64_t macs = 0;      // its multiply-accumulates, for benchmarks
+    std::string algorithm; // LoweredKernel::algorithm, for benchmarks
 };
 
 struct DriverProgram {

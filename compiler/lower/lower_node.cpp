@@ -363,6 +363,7 @@ LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Tar
     }
     kernel.weight_packers = ctx.packers;
     kernel.key = lowering::kernel_key(ctx, op.schedule);
+    kernel.algorithm = op.algorithm;
     return kernel;
 }
 

@@ -56,6 +56,10 @@ struct LoweredKernel {
     /// operator, its attributes, the input and output shapes, the epilogue,
     /// the schedule and the target, and nothing else (not the node's name).
     std::string key;
+    /// How the kernel computes its operator where there is a choice (a 3x3
+    /// conv in Winograd's form: "winograd F(2x2,3x3)"); empty otherwise. Shown
+    /// in per-layer benchmarks, whose GFLOP/s count the direct form's work.
+    std::string algorithm;
 };
 
 /// Lowers `node` of `graph` for `target`: the algorithm of its operator, its

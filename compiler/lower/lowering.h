@@ -55,6 +55,7 @@ struct KernelContext {
 struct LoweredOp {
     Halide::Func output;
     std::string schedule;
+    std::string algorithm = {}; // see LoweredKernel::algorithm
 };
 
 /// A value at (c, x, y) of the operator's result, before the epilogue.

@@ -207,7 +207,9 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     f.macs = int64_t{f.tiles_x} * f.tiles_y * f.positions * f.in_channels * f.blocks * f.block;
     f.weight_bytes = int64_t{4} * f.block * f.in_channels * f.positions * f.blocks;
     schedule_winograd_conv_cpu(f, schedule);
-    return {f.output, "winograd-cpu tile=" + std::to_string(m) + " " + describe(schedule)};
+    const std::string tile = std::to_string(m) + "x" + std::to_string(m);
+    return {f.output, "winograd-cpu tile=" + std::to_string(m) + " " + describe(schedule),
+            "winograd F(" + tile + ",3x3)"};
 }
 
 } // namespace lowering
