@@ -355,6 +355,8 @@ const LayerCase kElementwiseCases[] = {
 
 const LayerCase kOtherCases[] = {
     {"conv written in place", "input 8x6x6\na: conv 16 1x1\nconcat <- a, input\n", "a"},
+    {"Winograd conv written in place", "input 32x9x9\na: conv 24 3x3 pad=1\nconcat <- a, input\n",
+     "a"},
     {"linear", "input 3x4x5\nflatten\nfc: linear 10\n", ""},
     {"linear without bias", "input 64\nfc: linear 7 bias=false\n", ""},
     {"softmax over channels", "input 10x3x4\nsoftmax\n", ""},
