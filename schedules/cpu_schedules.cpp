@@ -428,7 +428,9 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     }
 
     // The input transform a vector of input channels at a time, every
-    // position of the tile unrolled so that they share their loads.
+    // position of the tile unrolled so that they share their loads. Stored
+    // (ci, t, e), so that the products read the channels of a register
+    // tile's tiles, for one position, from one dense stretch.
     const Var ci = f.transformed.args()[0];
     Var cio("cio"), cii("cii");
     const int vec = fit_vector(s.vector_width, f.in_channels);
@@ -437,8 +439,7 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     } else {
         f.transformed.compute_root();
     }
-    f.transformed.reorder_storage(ci, f.e, f.t)
-        .split(ci, cio, cii, vec, TailStrategy::ShiftInwards)
+    f.transformed.split(ci, cio, cii, vec, TailStrategy::ShiftInwards)
         .reorder(cii, f.e, cio, f.t)
         .unroll(f.e);
     if (vec > 1) {
@@ -465,6 +466,8 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     } else {
         f.products.compute_root();
     }
+    // Stored (lane, e, t, cb): the output transform reads all positions of
+    // a tile as one dense run.
     f.products.reorder_storage(f.lane, f.e, f.t, f.cb)
         .split(f.cb, cbo, cbi, tile_blocks)
         .split(f.t, txo, txi, txt, TailStrategy::ShiftInwards);
