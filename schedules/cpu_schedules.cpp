@@ -339,10 +339,34 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
 
 namespace {
 
-// Whether the Winograd schedule runs its stages per band of rows: when
-// the transformed weights fit in the cache.
-bool winograd_banded(const ConvCpuSchedule &s, int64_t weight_bytes) {
-    return weight_bytes <= s.cache_bytes;
+// How the Winograd schedule runs its stages: per band of `band` tile rows,
+// or (banded false) each over the whole map, staging `staged_bytes` of
+// transformed input and products.
+struct WinogradPlan {
+    bool banded = false;
+    int band = 1;
+};
+
+// Banded when the weights fit in the cache (L2), or when they fit in
+// winograd_banded_bytes (L3) and sweeping them once per band reads less
+// than 4 times the bytes that staging would move; the factor fits these
+// measurements (one thread, Zen 5, 1 MB of L2): VGG-16's 64 -> 128 and
+// 128 -> 128 convs at 112x112 (1.2 and 2.4 MB of weights, 28 bands) ran in
+// 2.0 and 4.0-4.5 ms banded in F(4, 3), against 3.6 and 6.9 ms in F(2, 3)
+// (their F(4, 3) staging, 22 and 29 MB, is past the limit); ResNet-50's
+// 128 -> 128 at 28x28 (7 bands of 2.4 MB) was 10% slower banded than
+// staged.
+WinogradPlan plan_winograd(const ConvCpuSchedule &s, int64_t weight_bytes, int64_t staged_bytes,
+                           int tiles_y, int64_t macs) {
+    WinogradPlan plan;
+    plan.band = band_rows(tiles_y, 1, s.tasks, macs / tiles_y);
+    const int64_t sweeps = tiles_y / plan.band;
+    plan.banded = weight_bytes <= s.cache_bytes || (weight_bytes <= s.winograd_banded_bytes &&
+                                                    sweeps * weight_bytes <= 4 * staged_bytes);
+    if (!plan.banded) {
+        plan.band = tiles_y;
+    }
+    return plan;
 }
 
 } // namespace
@@ -375,17 +399,19 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
             continue;
         }
         const int64_t positions = (m + 2) * (m + 2);
-        const int64_t tiles = int64_t{(width + m - 1) / m} * ((height + m - 1) / m);
+        const int tiles_y = (height + m - 1) / m;
+        const int64_t tiles = int64_t{(width + m - 1) / m} * tiles_y;
         const int64_t weights = int64_t{4} * positions * in_channels * padded_out;
+        const int64_t staged = int64_t{4} * (in_channels + padded_out) * tiles * positions;
+        const int64_t macs = tiles * positions * in_channels * padded_out;
         int64_t bytes = weights;
-        if (!winograd_banded(s, weights)) {
-            const int64_t staged = int64_t{4} * (in_channels + padded_out) * tiles * positions;
+        if (!plan_winograd(s, weights, staged, tiles_y, macs).banded) {
             if (staged > s.winograd_staging_bytes) {
                 continue;
             }
             bytes += 2 * staged;
         }
-        const int64_t c = cost(tiles * positions * in_channels * padded_out, bytes);
+        const int64_t c = cost(macs, bytes);
         if (c < best) {
             best = c;
             best_tile = m;
@@ -399,13 +425,16 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     const int m = f.tile;
     const bool parallel = s.parallel && f.macs >= 2 * kMinParallelWork;
 
-    // Weights that fit in the cache: the three stages per band of tile
-    // rows, each band a task that reads the weights from the cache and
-    // keeps its transformed input and products there. Larger weights: each
+    // Banded (plan_winograd): the three stages per band of tile rows, each
+    // band a task that reads the weights from the cache and keeps its
+    // transformed input and products there. Otherwise: each
     // stage over the whole map, the products one position per task, so
     // that each position's weights are read from memory once.
-    const bool banded = winograd_banded(s, f.weight_bytes);
-    const int band = banded ? band_rows(f.tiles_y, 1, s.tasks, f.macs / f.tiles_y) : f.tiles_y;
+    const int64_t staged =
+        int64_t{4} * (f.in_channels + f.blocks * f.block) * f.tiles_x * f.tiles_y * f.positions;
+    const WinogradPlan plan = plan_winograd(s, f.weight_bytes, staged, f.tiles_y, f.macs);
+    const bool banded = plan.banded;
+    const int band = plan.band;
     auto tail = [](int extent, int factor) {
         return extent % factor == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf;
     };

@@ -63,9 +63,13 @@ struct ConvCpuSchedule {
     /// The cost model's price of a byte moved to or from memory, in
     /// multiply-accumulates.
     int macs_per_memory_byte = 8;
-    /// A Winograd form whose weights exceed `cache_bytes` stages its
-    /// transformed input and products for the whole map: at most this many
-    /// bytes of them, beyond which it is not used.
+    /// A Winograd form runs per band of rows, each band sweeping the
+    /// transformed weights from the cache, when they fit in `cache_bytes`,
+    /// or in `winograd_banded_bytes` (L3) and the sweeps move fewer bytes
+    /// than staging; otherwise it stages the transformed input and products
+    /// of the whole map: at most `winograd_staging_bytes` of them, beyond
+    /// which the form is not used.
+    int winograd_banded_bytes = 3 << 20;
     int winograd_staging_bytes = 16 << 20;
 };
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target);

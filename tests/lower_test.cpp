@@ -449,10 +449,15 @@ TEST_CASE("3x3 stride-1 convs take the form the cost model finds fastest", "[low
     CHECK(choose_winograd_tile(avx512, 128, 128, 28, 28) == 4);
     CHECK(choose_winograd_tile(avx512, 256, 256, 14, 14) == 2);
     CHECK(choose_winograd_tile(avx512, 512, 512, 7, 7) == 0);
-    // VGG-16's first layers: too few input channels for the transforms to
-    // pay; at 112x112, F(4, 3)'s whole-map buffers are past the limit.
+    // VGG-16: too few input channels in the first layer for the transforms
+    // to pay; at 112x112, F(4, 3) banded; at 56x56 with 256 channels, its
+    // 9.4 MB of weights once, and whole-map buffers within the limit.
     CHECK(choose_winograd_tile(avx512, 3, 64, 224, 224) == 0);
-    CHECK(choose_winograd_tile(avx512, 64, 128, 112, 112) == 2);
+    CHECK(choose_winograd_tile(avx512, 64, 128, 112, 112) == 4);
+    CHECK(choose_winograd_tile(avx512, 256, 256, 56, 56) == 4);
+    avx512.winograd_staging_bytes = 8 << 20;
+    CHECK(choose_winograd_tile(avx512, 256, 256, 56, 56) == 0);
+    avx512.winograd_staging_bytes = ConvCpuSchedule().winograd_staging_bytes;
     avx512.winograd_max_tile = 2;
     CHECK(choose_winograd_tile(avx512, 64, 64, 56, 56) == 2);
     avx512.winograd_max_tile = 0;
