@@ -427,9 +427,9 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
 
     // Banded (plan_winograd): the three stages per band of tile rows, each
     // band a task that reads the weights from the cache and keeps its
-    // transformed input and products there. Otherwise: each
-    // stage over the whole map, the products one position per task, so
-    // that each position's weights are read from memory once.
+    // transformed input and products there. Otherwise each stage runs over
+    // the whole map, the products one position per task, so that each
+    // position's weights are read from memory once.
     const int64_t staged =
         int64_t{4} * (f.in_channels + f.blocks * f.block) * f.tiles_x * f.tiles_y * f.positions;
     const WinogradPlan plan = plan_winograd(s, f.weight_bytes, staged, f.tiles_y, f.macs);
@@ -438,10 +438,11 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     auto tail = [](int extent, int factor) {
         return extent % factor == 0 ? TailStrategy::Auto : TailStrategy::GuardWithIf;
     };
-    // A band's buffers and the weights past the cache: bands of one tile
-    // row cut into chunks of tiles that fit beside the weights, a whole
-    // number of chunks per row of at least one register tile each. VGG-16's
-    // 64 -> 64 at 224x224 in F(4, 3): 6.1 -> 5.2 ms on one thread.
+    // When a band's buffers and the weights would not fit in the cache
+    // together: bands of one tile row, cut into chunks of tiles that fit
+    // beside the weights, a whole number of chunks per row (so that every
+    // chunk is whole) of at least one register tile each. VGG-16's 64 -> 64
+    // at 224x224 in F(4, 3): 6.1 -> 5.2 ms on one thread.
     const int64_t tile_bytes = int64_t{4} * (f.in_channels + f.blocks * f.block) * f.positions;
     int chunk = f.tiles_x;
     if (banded && f.weight_bytes < s.cache_bytes &&
