@@ -186,7 +186,9 @@ std::string describe(const ConvCpuSchedule &s) {
     return "conv-cpu vector=" + std::to_string(s.vector_width) +
            " tile_blocks=" + std::to_string(s.tile_blocks) + " tile_x=" + std::to_string(s.tile_x) +
            " tasks=" + std::to_string(s.tasks) + " cache_bytes=" + std::to_string(s.cache_bytes) +
-           " chunk_bytes=" + std::to_string(s.chunk_bytes) + " parallel=" + flag(s.parallel);
+           " chunk_bytes=" + std::to_string(s.chunk_bytes) +
+           " prefetch_channels=" + std::to_string(s.prefetch_channels) +
+           " parallel=" + flag(s.parallel);
 }
 
 namespace {
@@ -319,6 +321,14 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     }
     f.conv.unroll(f.x).unroll(f.cb);
     f.conv.update().unroll(f.x).unroll(f.cb);
+    // Weights read from memory (a channel tile's first pass) are fetched
+    // ahead: the hardware's prefetch alone leaves the FMAs waiting on them.
+    // ResNet-50's layer4 (7x7 maps, 1-9 MB of weights per layer), one
+    // thread: 7.8 -> 7.3 ms over three alternating runs each.
+    if (!rows_outer && s.prefetch_channels > 0) {
+        f.conv.update().prefetch(f.weight, f.r.x, f.r.x, s.prefetch_channels,
+                                 Halide::PrefetchBoundStrategy::NonFaulting);
+    }
 
     // The zero border once per band of rows (and channel tile), not tested
     // per tap: the band's rows plus the window's halo, every input channel.

@@ -22,12 +22,13 @@ namespace strata {
 /// `block` (one vector): the weight is packed so that the `block` weights of
 /// one tap and input channel are one dense vector.
 struct ConvFuncs {
-    Halide::Func output; // (c, x, y): conv plus bias plus the node's epilogue
-    Halide::Func conv;   // (lane, x, y, cb): channel cb * block + lane (within
-                         // its group); zero, then update 0 sums over `r`
-    Halide::Func padded; // (c, x, y): the input with a zero border; undefined
-                         // when every window stays inside the input
-    Halide::RDom r;      // (ci, kx, ky), input channels innermost
+    Halide::Func output;       // (c, x, y): conv plus bias plus the node's epilogue
+    Halide::Func conv;         // (lane, x, y, cb): channel cb * block + lane (within
+                               // its group); zero, then update 0 sums over `r`
+    Halide::Func padded;       // (c, x, y): the input with a zero border; undefined
+                               // when every window stays inside the input
+    Halide::RDom r;            // (ci, kx, ky), input channels innermost
+    Halide::ImageParam weight; // the packed weight
     Halide::Var c, x, y, lane, cb;
     std::vector<int> extents; // the output's (C, W, H)
     int block = 1;            // output channels per block (lanes of `conv`)

@@ -304,6 +304,7 @@ const LayerCase kConvCases[] = {
     {"1x1", "input 16x9x9\nconv 24 1x1\n", ""},
     {"1x1 on a 7x7 map", "input 16x7x7\nconv 20 1x1\n", ""},
     {"1x1, an odd number of channel blocks", "input 8x9x9\nconv 40 1x1\n", ""},
+    {"1x1 with weights past the cache, prefetched", "input 512x7x5\nconv 600 1x1\n", ""},
     {"3x3, channels a whole number of blocks", "input 16x9x9\nconv 64 3x3 pad=1\n", ""},
     {"7x7 stride 2", "input 3x23x23\nconv 8 7x7 stride=2 pad=3\n", ""},
     {"7x7 map", "input 32x7x7\nconv 20 3x3 pad=1\n", ""},

@@ -205,6 +205,7 @@ LoweredOp lower_conv(KernelContext &ctx) {
     const Halide::ImageParam &weight =
         ctx.repack_weight("weight", {block, in_per_group, kw, kh, f.blocks},
                           pack_oihw_to_blocked(groups, out_per_group, block, blocks_per_group));
+    f.weight = weight;
 
     // Block cb of group g = cb / blocks_per_group reads input channels
     // [g * in_per_group, (g + 1) * in_per_group).
