@@ -366,20 +366,38 @@ struct WinogradPlan {
 // (their F(4, 3) staging, 22 and 29 MB, is past the limit); ResNet-50's
 // 128 -> 128 at 28x28 (7 bands of 2.4 MB) was 10% slower banded than
 // staged.
-WinogradPlan plan_winograd(const ConvCpuSchedule &s, int64_t weight_bytes, int64_t staged_bytes,
-                           int tiles_y, int64_t macs) {
+WinogradPlan plan_winograd(const ConvCpuSchedule &s, const WinogradSizes &z) {
     WinogradPlan plan;
-    plan.band = band_rows(tiles_y, 1, s.tasks, macs / tiles_y);
-    const int64_t sweeps = tiles_y / plan.band;
-    plan.banded = weight_bytes <= s.cache_bytes || (weight_bytes <= s.winograd_banded_bytes &&
-                                                    sweeps * weight_bytes <= 4 * staged_bytes);
+    plan.band = band_rows(z.tiles_y, 1, s.tasks, z.macs / z.tiles_y);
+    const int64_t sweeps = z.tiles_y / plan.band;
+    plan.banded =
+        z.weight_bytes <= s.cache_bytes || (z.weight_bytes <= s.winograd_banded_bytes &&
+                                            sweeps * z.weight_bytes <= 4 * z.staged_bytes);
     if (!plan.banded) {
-        plan.band = tiles_y;
+        plan.band = z.tiles_y;
     }
     return plan;
 }
 
 } // namespace
+
+WinogradSizes winograd_sizes(int m, int in_channels, int out_channels, int block, int width,
+                             int height) {
+    WinogradSizes z;
+    z.tile = m;
+    z.positions = (m + 2) * (m + 2);
+    z.tiles_x = (width + m - 1) / m;
+    z.tiles_y = (height + m - 1) / m;
+    z.in_channels = in_channels;
+    z.block = block;
+    z.blocks = (out_channels + block - 1) / block;
+    const int64_t padded_out = int64_t{z.blocks} * block;
+    const int64_t tiles = int64_t{z.tiles_x} * z.tiles_y;
+    z.macs = tiles * z.positions * in_channels * padded_out;
+    z.weight_bytes = int64_t{4} * z.positions * in_channels * padded_out;
+    z.staged_bytes = int64_t{4} * (in_channels + padded_out) * tiles * z.positions;
+    return z;
+}
 
 // Each form's cost is its multiply-accumulates or its memory traffic,
 // whichever is more: the weights, read once, and for a Winograd form that
@@ -387,10 +405,11 @@ WinogradPlan plan_winograd(const ConvCpuSchedule &s, int64_t weight_bytes, int64
 // each. Their buffers are allocated on every run, and past some size
 // their fresh pages cost more than the traffic: 64 -> 128 channels at
 // 112x112 in F(4, 3), with 22 MB of them, ran in 17.4 ms, and in 6.0 ms
-// when malloc was told to keep its memory. Measured on ResNet-18 (one thread, Zen 5), the choices
-// it makes were the fastest of the three forms on each layer: F(4, 3) at 56x56 and 28x28, F(2, 3)
-// at 14x14, direct at 7x7, where the transformed weights (16/9 or 4 times the direct ones) are more
-// traffic than the saved multiplies are worth.
+// when malloc was told to keep its memory. Measured on ResNet-18 (one
+// thread, Zen 5), the choices it makes were the fastest of the three forms
+// on each layer: F(4, 3) at 56x56 and 28x28, F(2, 3) at 14x14, direct at
+// 7x7, where the transformed weights (16/9 or 4 times the direct ones) are
+// more traffic than the saved multiplies are worth.
 int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_channels, int width,
                          int height) {
     if (s.winograd_max_tile < 2 || in_channels < s.winograd_min_channels ||
@@ -408,20 +427,16 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
         if (m > s.winograd_max_tile) {
             continue;
         }
-        const int64_t positions = (m + 2) * (m + 2);
-        const int tiles_y = (height + m - 1) / m;
-        const int64_t tiles = int64_t{(width + m - 1) / m} * tiles_y;
-        const int64_t weights = int64_t{4} * positions * in_channels * padded_out;
-        const int64_t staged = int64_t{4} * (in_channels + padded_out) * tiles * positions;
-        const int64_t macs = tiles * positions * in_channels * padded_out;
-        int64_t bytes = weights;
-        if (!plan_winograd(s, weights, staged, tiles_y, macs).banded) {
-            if (staged > s.winograd_staging_bytes) {
+        const WinogradSizes z =
+            winograd_sizes(m, in_channels, out_channels, s.vector_width, width, height);
+        int64_t bytes = z.weight_bytes;
+        if (!plan_winograd(s, z).banded) {
+            if (z.staged_bytes > s.winograd_staging_bytes) {
                 continue;
             }
-            bytes += 2 * staged;
+            bytes += 2 * z.staged_bytes;
         }
-        const int64_t c = cost(macs, bytes);
+        const int64_t c = cost(z.macs, bytes);
         if (c < best) {
             best = c;
             best_tile = m;
@@ -432,17 +447,16 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
 
 void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     const int channels = f.extents[0], width = f.extents[1], height = f.extents[2];
-    const int m = f.tile;
-    const bool parallel = s.parallel && f.macs >= 2 * kMinParallelWork;
+    const WinogradSizes &z = f.sizes;
+    const int m = z.tile;
+    const bool parallel = s.parallel && z.macs >= 2 * kMinParallelWork;
 
     // Banded (plan_winograd): the three stages per band of tile rows, each
     // band a task that reads the weights from the cache and keeps its
     // transformed input and products there. Otherwise each stage runs over
     // the whole map, the products one position per task, so that each
     // position's weights are read from memory once.
-    const int64_t staged =
-        int64_t{4} * (f.in_channels + f.blocks * f.block) * f.tiles_x * f.tiles_y * f.positions;
-    const WinogradPlan plan = plan_winograd(s, f.weight_bytes, staged, f.tiles_y, f.macs);
+    const WinogradPlan plan = plan_winograd(s, z);
     const bool banded = plan.banded;
     int band = plan.band;
     auto tail = [](int extent, int factor) {
@@ -453,12 +467,12 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     // beside the weights, a whole number of chunks per row (so that every
     // chunk is whole) of at least one register tile each. VGG-16's 64 -> 64
     // at 224x224 in F(4, 3): 6.1 -> 5.2 ms on one thread.
-    const int64_t tile_bytes = int64_t{4} * (f.in_channels + f.blocks * f.block) * f.positions;
-    int chunk = f.tiles_x;
-    if (banded && f.weight_bytes < s.cache_bytes &&
-        tile_bytes * f.tiles_x * band > s.cache_bytes - f.weight_bytes) {
-        const int fit = static_cast<int>((s.cache_bytes - f.weight_bytes) / tile_bytes);
-        const int divisor = divisor_at_most(f.tiles_x, fit);
+    const int64_t tile_bytes = int64_t{4} * (z.in_channels + z.blocks * z.block) * z.positions;
+    int chunk = z.tiles_x;
+    if (banded && z.weight_bytes < s.cache_bytes &&
+        tile_bytes * z.tiles_x * band > s.cache_bytes - z.weight_bytes) {
+        const int fit = static_cast<int>((s.cache_bytes - z.weight_bytes) / tile_bytes);
+        const int divisor = divisor_at_most(z.tiles_x, fit);
         if (divisor >= s.tile_x) {
             band = 1;
             chunk = divisor;
@@ -469,7 +483,7 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     // so that x % m and y % m are constants.
     Var co("co"), lane("lo"), xb("xb"), xr("xr"), xo("xo"), xi("xi"), yb("yb"), yr("yr"), yo("yo"),
         yi("yi");
-    f.output.split(f.c, co, lane, f.block, tail(channels, f.block))
+    f.output.split(f.c, co, lane, z.block, tail(channels, z.block))
         .split(f.x, xb, xr, m * chunk, tail(width, m * chunk))
         .split(xr, xo, xi, m)
         .split(f.y, yb, yr, m * band, tail(height, m * band))
@@ -477,11 +491,11 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
         .reorder(lane, xi, yi, co, xo, yo, xb, yb)
         .unroll(xi)
         .unroll(yi);
-    const Var &stage = chunk < f.tiles_x ? xb : yb;
-    if (f.block > 1) {
+    const Var &stage = chunk < z.tiles_x ? xb : yb;
+    if (z.block > 1) {
         f.output.vectorize(lane);
     }
-    if (parallel && (banded ? band < f.tiles_y : true)) {
+    if (parallel && (!banded || band < z.tiles_y)) {
         f.output.parallel(banded ? yb : yo);
     }
 
@@ -491,7 +505,7 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     // tile's tiles, for one position, from one dense stretch.
     const Var ci = f.transformed.args()[0];
     Var cio("cio"), cii("cii");
-    const int vec = fit_vector(s.vector_width, f.in_channels);
+    const int vec = fit_vector(s.vector_width, z.in_channels);
     if (banded) {
         f.transformed.compute_at(f.output, stage);
     } else {
@@ -505,7 +519,7 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     }
     if (parallel && !banded) {
         Var to("to"), ti("ti");
-        f.transformed.split(f.t, to, ti, f.tiles_x, TailStrategy::ShiftInwards).parallel(to);
+        f.transformed.split(f.t, to, ti, z.tiles_x, TailStrategy::ShiftInwards).parallel(to);
     }
 
     // The products, one position at a time, in register tiles of
@@ -513,10 +527,10 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     // transformed input of one position fits in half the cache, each
     // channel tile sweeps all tiles (its weights in L1); otherwise each
     // pixel tile sweeps all channel tiles (its inputs in L1).
-    const int tile_blocks = divisor_at_most(f.blocks, s.tile_blocks);
+    const int tile_blocks = divisor_at_most(z.blocks, s.tile_blocks);
     const int tile_count = chunk * band;
     const int txt = row_tile(tile_count, s.tile_x);
-    const int64_t position_bytes = int64_t{4} * f.in_channels * tile_count;
+    const int64_t position_bytes = int64_t{4} * z.in_channels * tile_count;
     const bool channel_tiles_outer = 2 * position_bytes <= s.cache_bytes;
     Var cbo("cbo"), cbi("cbi"), txo("txo"), txi("txi");
     if (banded) {
@@ -535,7 +549,7 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
         f.products.reorder(f.lane, cbi, txi, cbo, txo, f.e);
     }
     f.products.unroll(cbi).unroll(txi);
-    if (f.block > 1) {
+    if (z.block > 1) {
         f.products.vectorize(f.lane);
     }
     if (parallel && !banded) {
@@ -543,9 +557,9 @@ void schedule_winograd_conv_cpu(WinogradConvFuncs f, const ConvCpuSchedule &s) {
     }
     f.product.compute_at(f.products, channel_tiles_outer ? txo : cbo);
     f.product.update().reorder(f.lane, f.cb, f.t, f.r);
-    if (f.block > 1) {
-        f.product.vectorize(f.lane, f.block);
-        f.product.update().vectorize(f.lane, f.block);
+    if (z.block > 1) {
+        f.product.vectorize(f.lane, z.block);
+        f.product.update().vectorize(f.lane, z.block);
     }
     f.product.unroll(f.t).unroll(f.cb);
     f.product.update().unroll(f.t).unroll(f.cb);

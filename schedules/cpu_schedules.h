@@ -79,6 +79,10 @@ struct ConvCpuSchedule {
 ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target);
 std::string describe(const ConvCpuSchedule &schedule);
 void schedule_conv_cpu(ConvFuncs funcs, const ConvCpuSchedule &schedule);
+/// F(m x m, 3 x 3) of a conv from `in_channels` to `out_channels`, its
+/// output `width` x `height`, in blocks of `block` output channels.
+WinogradSizes winograd_sizes(int m, int in_channels, int out_channels, int block, int width,
+                             int height);
 /// For a 3x3, stride-1 conv from `in_channels` to `out_channels` with an
 /// output of `width` x `height`: the Winograd tile m (2 or 4) of the
 /// fastest form by the schedule's cost model, or 0 for the direct form.

@@ -39,6 +39,21 @@ struct ConvFuncs {
     int64_t weight_bytes = 0; // of the packed weight
 };
 
+/// The sizes of one Winograd form of a conv, which its cost (the
+/// schedule's choose_winograd_tile) and its schedule both read; given by
+/// winograd_sizes (cpu_schedules.h).
+struct WinogradSizes {
+    int tile = 2;       // m: outputs per tile along x and y
+    int positions = 16; // (m + 2)^2, the extent of e
+    int tiles_x = 1, tiles_y = 1;
+    int in_channels = 1;
+    int block = 1;            // output channels per block (lanes of `product`)
+    int blocks = 1;           // the extent of cb
+    int64_t macs = 0;         // multiply-accumulates of the products
+    int64_t weight_bytes = 0; // of the transformed weight
+    int64_t staged_bytes = 0; // transformed input and products of the whole map
+};
+
 /// A 3x3, stride-1 convolution by Winograd's minimal filtering F(m x m,
 /// 3 x 3): each m x m tile of outputs is A^T [U . V] A, where V = B^T d B
 /// transforms the tile's (m + 2) x (m + 2) input window d and U = G g G^T
@@ -56,14 +71,7 @@ struct WinogradConvFuncs {
     Halide::ImageParam weight; // U, packed
     Halide::Var c, x, y, lane, t, e, cb;
     std::vector<int> extents; // the output's (C, W, H)
-    int tile = 2;             // m: outputs per tile along x and y
-    int positions = 16;       // (m + 2)^2, the extent of e
-    int tiles_x = 1, tiles_y = 1;
-    int in_channels = 1;
-    int block = 1;            // output channels per block (lanes of `product`)
-    int blocks = 1;           // the extent of cb
-    int64_t macs = 0;         // multiply-accumulates of the products
-    int64_t weight_bytes = 0; // of the transformed weight
+    WinogradSizes sizes;
 };
 
 /// Depthwise convolution (one input channel per output channel): every

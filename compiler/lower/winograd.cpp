@@ -131,13 +131,9 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     f.e = Halide::Var("e");
     f.cb = Halide::Var("cb");
     f.extents = halide_extents(out);
-    f.tile = m;
-    f.positions = alpha * alpha;
-    f.tiles_x = (f.extents[1] + m - 1) / m;
-    f.tiles_y = (f.extents[2] + m - 1) / m;
-    f.in_channels = to_int(in.dims[1]);
-    f.block = schedule.vector_width;
-    f.blocks = (f.extents[0] + f.block - 1) / f.block;
+    f.sizes = winograd_sizes(m, to_int(in.dims[1]), f.extents[0], schedule.vector_width,
+                             f.extents[1], f.extents[2]);
+    const WinogradSizes &z = f.sizes;
     const Halide::Var &lane = f.lane, &t = f.t, &e = f.e, &cb = f.cb;
 
     // ---- Algorithm -------------------------------------------------------
@@ -148,8 +144,8 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     f.padded = Halide::BoundaryConditions::constant_exterior(
         ctx.views[0], 0.0f, {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});
     Halide::Var ci("ci");
-    const Expr x0 = (t % f.tiles_x) * m - to_int(w.pad_begin.w);
-    const Expr y0 = (t / f.tiles_x) * m - to_int(w.pad_begin.h);
+    const Expr x0 = (t % z.tiles_x) * m - to_int(w.pad_begin.w);
+    const Expr y0 = (t / z.tiles_x) * m - to_int(w.pad_begin.h);
     std::vector<Expr> positions;
     for (int ey = 0; ey < alpha; ++ey) {
         for (int ex = 0; ex < alpha; ++ex) {
@@ -168,10 +164,10 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     f.transformed(ci, t, e) = Halide::mux(e, positions);
 
     const Halide::ImageParam &weight =
-        ctx.repack_weight("weight", {f.block, f.in_channels, f.positions, f.blocks},
-                          pack_transformed_filter(mat, f.block, f.blocks));
+        ctx.repack_weight("weight", {z.block, z.in_channels, z.positions, z.blocks},
+                          pack_transformed_filter(mat, z.block, z.blocks));
     f.weight = weight;
-    f.r = Halide::RDom(0, f.in_channels, "r");
+    f.r = Halide::RDom(0, z.in_channels, "r");
     f.product = Func("product");
     f.product(lane, t, e, cb) = 0.0f;
     f.product(lane, t, e, cb) += weight(lane, f.r, e, cb) * f.transformed(f.r, t, e);
@@ -181,9 +177,9 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     // Y(ix, iy) = sum_{ex, ey} A^T[ix][ex] A^T[iy][ey] M(ex, ey); the
     // schedule unrolls x % m and y % m, which picks one term of each mux.
     const bool bias = attrs.bias;
-    const int block = f.block;
+    const int block = z.block;
     f.output = define_output(ctx, [&](const Expr &pc, const Expr &px, const Expr &py) {
-        Expr tile = px / m + (py / m) * f.tiles_x;
+        Expr tile = px / m + (py / m) * z.tiles_x;
         std::vector<Expr> rows;
         for (int iy = 0; iy < m; ++iy) {
             std::vector<Expr> cols;
@@ -205,8 +201,6 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     });
 
     // ---- Schedule --------------------------------------------------------
-    f.macs = int64_t{f.tiles_x} * f.tiles_y * f.positions * f.in_channels * f.blocks * f.block;
-    f.weight_bytes = int64_t{4} * f.block * f.in_channels * f.positions * f.blocks;
     schedule_winograd_conv_cpu(f, schedule);
     const std::string tile = std::to_string(m) + "x" + std::to_string(m);
     return {f.output, "winograd-cpu tile=" + std::to_string(m) + " " + describe(schedule),
