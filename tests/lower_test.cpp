@@ -301,6 +301,7 @@ const LayerCase kConvCases[] = {
     {"depthwise", "input 8x10x10\nconv 8 3x3 pad=1 groups=8 bias=false\n", ""},
     {"depthwise, strided, multiplier 2", "input 4x9x9\nconv 8 3x3 stride=2 pad=1 groups=4\n", ""},
     {"depthwise on a 7x7 map", "input 16x7x7\nconv 16 3x3 pad=1 groups=16\n", ""},
+    {"depthwise on a 14x13 map, tiles of 7", "input 20x14x13\nconv 20 3x3 pad=1 groups=20\n", ""},
     {"1x1", "input 16x9x9\nconv 24 1x1\n", ""},
     {"1x1 on a 7x7 map", "input 16x7x7\nconv 20 1x1\n", ""},
     {"1x1, an odd number of channel blocks", "input 8x9x9\nconv 40 1x1\n", ""},
