@@ -596,8 +596,9 @@ DepthwiseConvCpuSchedule default_depthwise_conv_cpu_schedule(const Halide::Targe
 
 std::string describe(const DepthwiseConvCpuSchedule &s) {
     return "depthwise-conv-cpu vector=" + std::to_string(s.vector_width) +
-           " tile_x=" + std::to_string(s.tile_x) + " narrow_row_x=" +
-           std::to_string(s.narrow_row_x) + " narrow_tile_x=" + std::to_string(s.narrow_tile_x) +
+           " tile_x=" + std::to_string(s.tile_x) +
+           " narrow_row_x=" + std::to_string(s.narrow_row_x) +
+           " narrow_tile_x=" + std::to_string(s.narrow_tile_x) +
            " tasks=" + std::to_string(s.tasks) + " parallel=" + flag(s.parallel);
 }
 
