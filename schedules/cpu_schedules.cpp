@@ -350,8 +350,8 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
 namespace {
 
 // How the Winograd schedule runs its stages: per band of `band` tile rows,
-// or (banded false) each over the whole map, staging `staged_bytes` of
-// transformed input and products.
+// or (banded false) each over the whole map, staging the transformed input
+// and products (WinogradSizes::staged_bytes).
 struct WinogradPlan {
     bool banded = false;
     int band = 1;

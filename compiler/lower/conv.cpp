@@ -164,9 +164,6 @@ LoweredOp lower_conv(KernelContext &ctx) {
         return lower_depthwise(ctx);
     }
 
-    // Blocks of one vector of output channels; in a grouped conv a block
-    // stays within its group (a power of two that divides the group), so
-    // that no vector reads two groups' inputs.
     ConvCpuSchedule cpu_schedule = default_conv_cpu_schedule(ctx.target);
     if (!ctx.gpu() && winograd_applies(ctx)) {
         const int m =
@@ -176,6 +173,9 @@ LoweredOp lower_conv(KernelContext &ctx) {
             return lower_winograd_conv(ctx, cpu_schedule, m);
         }
     }
+    // Blocks of one vector of output channels; in a grouped conv a block
+    // stays within its group (a power of two that divides the group), so
+    // that no vector reads two groups' inputs.
     const int vector = ctx.gpu() ? 1 : cpu_schedule.vector_width;
     const int block = groups == 1 ? vector : block_within_groups(out_per_group, vector);
     const int blocks_per_group = (out_per_group + block - 1) / block;
