@@ -43,8 +43,9 @@ int default_cpu_vector_width(const Halide::Target &target);
 /// channel tile at a time over all rows (tasks pair channel tiles with
 /// bands). Maps narrower than half a tile take tiles that span rows,
 /// with the input channels reduced in chunks of `chunk_bytes` of weights
-/// that stay in L1 across the task's tiles. The zero border is a padded
-/// copy of the input per task.
+/// that stay in L1 across the task's tiles. The zero border is stored
+/// with the input (plan_memory.h) or, where it cannot be, a padded copy of
+/// the input per task.
 struct ConvCpuSchedule {
     int vector_width = 8;      // output channels per block, the packed weight's lanes
     int tile_blocks = 2;       // blocks per register tile (at most; a divisor of the blocks)

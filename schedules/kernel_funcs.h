@@ -26,7 +26,8 @@ struct ConvFuncs {
     Halide::Func conv;         // (lane, x, y, cb): channel cb * block + lane (within
                                // its group); zero, then update 0 sums over `r`
     Halide::Func padded;       // (c, x, y): the input with a zero border; undefined
-                               // when every window stays inside the input
+                               // when every window stays inside the input or
+                               // the input is stored with the border
     Halide::RDom r;            // (ci, kx, ky), input channels innermost
     Halide::ImageParam weight; // the packed weight
     Halide::Var c, x, y, lane, cb;
@@ -66,7 +67,8 @@ struct WinogradConvFuncs {
     Halide::Func product;      // (lane, t, e, cb): zero, then update 0 sums
                                // U * V over `r`, output channel cb * block + lane
     Halide::Func products;     // the same values, the buffer `output` reads
-    Halide::Func padded;       // (c, x, y): the input with its zero border
+    Halide::Func padded;       // (c, x, y): the input with its zero border, stored
+                               // or a select on each load
     Halide::RDom r;            // (ci)
     Halide::ImageParam weight; // U, packed
     Halide::Var c, x, y, lane, t, e, cb;

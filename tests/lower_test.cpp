@@ -167,18 +167,35 @@ std::vector<Halide::Target> jit_targets() {
     return targets;
 }
 
-// A buffer of `id`'s output with the strides the compiled network stores it
-// with (plan_memory.h): a map whose pixels lie further apart than its
-// channel count is a crop of a wider one.
+// A buffer of `id`'s output as the compiled network stores it (plan_memory.h)
+// and its readers see it: a map whose pixels lie further apart than its
+// channel count is a crop of a wider one; a map with a zero border covers
+// the border too, at negative x and y, and is zero there.
 Halide::Buffer<float> stored_like(const Graph &graph, NodeId id) {
     const Shape &shape = graph.node(id).shape;
     std::vector<int> extents = halide_extents(shape);
     std::vector<int64_t> strides = storage_strides(graph, id);
-    if (shape.rank() != 4 || strides[1] == extents[0]) {
+    if (shape.rank() != 4) {
         return Halide::Buffer<float>(extents);
     }
-    Halide::Buffer<float> wider(std::vector<int>{int(strides[1]), extents[1], extents[2]});
+    const Border border = storage_border(graph, id);
+    const int bx = static_cast<int>(border.x), by = static_cast<int>(border.y);
+    Halide::Buffer<float> wider(
+        std::vector<int>{int(strides[1]), extents[1] + 2 * bx, extents[2] + 2 * by});
+    wider.fill(0.0f);
+    wider.translate({0, -bx, -by});
     return Halide::Buffer<float>(wider.get()->cropped(0, 0, extents[0]));
+}
+
+// The part of a buffer from stored_like that the kernel computing `id`
+// writes: its map without the border.
+Halide::Buffer<float> written_part(const Graph &graph, NodeId id, Halide::Buffer<float> stored) {
+    if (graph.node(id).shape.rank() != 4) {
+        return stored;
+    }
+    const std::vector<int> extents = halide_extents(graph.node(id).shape);
+    return Halide::Buffer<float>(
+        stored.get()->cropped({{0, extents[0]}, {0, extents[1]}, {0, extents[2]}}));
 }
 
 // Lowers `node` for every JIT target, runs it on the reference's values of
@@ -222,7 +239,7 @@ void check_kernel(const Graph &graph, const WeightStore &weights, const Tensor &
         for (size_t i = 0; i < buffers.size(); ++i) {
             params.set(kernel.params[i], buffers[i]);
         }
-        Halide::Buffer<float> output = stored_like(graph, node.id);
+        Halide::Buffer<float> output = written_part(graph, node.id, stored_like(graph, node.id));
         int begin = 0;
         for (size_t i = 0; i < node.inputs.size(); ++i) {
             const int channels = inputs[i].dim(0).extent();
@@ -312,6 +329,13 @@ const LayerCase kConvCases[] = {
     {"wide map", "input 4x37x5\nconv 12 3x3 pad=1\n", ""},
     {"1x1 map", "input 16x1x1\nconv 8 3x3 pad=1\n", ""},
     {"3x3 map, strided", "input 8x3x3\nconv 8 3x3 stride=2 pad=1\n", ""},
+    // An input stored without a zero border (a view of some channels): a
+    // padded copy per band, or for Winograd a select on each load.
+    {"3x3 reading a channel slice", "input 16x9x9\ns: split 2\nconv 8 3x3 pad=1 <- s[1]\n", ""},
+    {"Winograd reading a channel slice", "input 64x9x9\ns: split 2\nconv 32 3x3 pad=1 <- s[1]\n",
+     ""},
+    // A map written inside the zero border its reader needs.
+    {"1x1 writing inside a border", "input 8x9x7\na: conv 16 1x1\nconv 16 5x5 pad=2\n", "a"},
     // The cost model (see the Winograd test case below) picks these forms.
     {"Winograd F(4, 3), a map not a whole number of tiles", "input 64x19x21\nconv 64 3x3 pad=1\n",
      ""},
@@ -433,12 +457,17 @@ TEST_CASE("lowered epilogues match the unfused reference", "[lower]") {
 }
 
 TEST_CASE("kernel keys name what the kernel computes, not the node", "[lower]") {
-    Graph graph = load_strata_text(
-        "t.strata", "input 8x9x9\na: conv 8 3x3 pad=1\nb: conv 8 3x3 pad=1\nc: conv 8 1x1\n");
+    Graph graph = load_strata_text("t.strata", "input 8x9x9\na: conv 8 3x3 pad=1\n"
+                                               "b: conv 8 3x3 pad=1 <- input\n"
+                                               "c: conv 8 1x1 <- input\nadd <- a, b, c\n");
     Halide::Target target("x86-64-linux-avx2-fma");
     std::string a = lower_node(graph, node_called(graph, "a"), target).key;
     CHECK(a == lower_node(graph, node_called(graph, "b"), target).key);
     CHECK(a != lower_node(graph, node_called(graph, "c"), target).key);
+    // Writing into a zero border for a padded reader changes the strides.
+    Graph bordered =
+        load_strata_text("t.strata", "input 8x9x9\na: conv 8 3x3 pad=1\nconv 8 3x3 pad=1\n");
+    CHECK(a != lower_node(bordered, node_called(bordered, "a"), target).key);
     CHECK(a != lower_node(graph, node_called(graph, "a"), Halide::Target("arm-64-linux")).key);
     Node fused = node_called(graph, "a");
     fused.epilogue.activation = Activation::Relu;

@@ -140,7 +140,11 @@ NodeId holder(const MemoryPlan &plan, NodeId id) {
 void check_aliases(const Graph &graph, const MemoryPlan &plan) {
     for (const Node &node : graph.nodes) {
         const Placement &p = plan.placements[node.id];
-        CHECK(p.bytes == node.shape.elements() * 4);
+        const Border border = storage_border(graph, node.id);
+        const std::vector<int64_t> &dims = node.shape.dims;
+        CHECK(p.bytes == (border.any()
+                              ? dims[1] * (dims[3] + 2 * border.x) * (dims[2] + 2 * border.y) * 4
+                              : node.shape.elements() * 4));
         if (p.storage != Storage::Alias) {
             continue;
         }
@@ -852,6 +856,37 @@ relu <- c
     plan = plan_memory(whole);
     check_plan(whole, plan);
     CHECK(filled_in_place(whole, whole.output_node()));
+}
+
+TEST_CASE("plan_memory stores a zero border around maps that padded convs read", "[passes]") {
+    Graph graph = load(R"(input 3x8x6
+a: conv 16 1x1
+b: conv 16 3x3 pad=1
+c: conv 16 5x5 pad=2 <- a
+add <- b, c
+)");
+    MemoryPlan plan = plan_memory(graph);
+    check_plan(graph, plan);
+    const NodeId a = graph.find("a");
+    // The widest window reading a: two pixels on every side of its 6x8 map.
+    CHECK(storage_border(graph, a).x == 2);
+    CHECK(storage_border(graph, a).y == 2);
+    CHECK(storage_strides(graph, a) == std::vector<int64_t>{1, 16, 16 * 10});
+    CHECK(plan.placements[a].bytes == 16 * 10 * 12 * 4);
+    CHECK(interior_offset(graph, a) == (2 * 16 * 10 + 2 * 16) * 4);
+    // The input is read by a 1x1 conv, b and c by an add: no border.
+    for (const char *name : {"input", "b", "c"}) {
+        CHECK_FALSE(storage_border(graph, graph.find(name)).any());
+    }
+
+    Graph depthwise = load("input 8x6x6\na: conv 8 1x1\nconv 8 3x3 pad=1 groups=8\n");
+    CHECK_FALSE(storage_border(depthwise, depthwise.find("a")).any());
+    Graph viewed = load("input 8x6x6\na: conv 8 1x1\ns: split 2\nconv 4 3x3 pad=1 <- s[0]\n");
+    CHECK_FALSE(storage_border(viewed, viewed.find("a")).any());
+    CHECK_FALSE(storage_border(viewed, viewed.find("s.0")).any());
+    Graph strided = load("input 4x9x9\nconv 8 7x7 stride=2 pad=3\n");
+    CHECK(storage_border(strided, 0).x == 3);
+    CHECK(storage_border(strided, 0).y == 3);
 }
 
 TEST_CASE("plan_memory puts a flattened output's source in the output buffer", "[passes]") {

@@ -85,7 +85,7 @@ class ProgramBuilder {
             DriverCall copy;
             copy.layer = "input";
             copy.inputs.push_back(buffer_of(0));
-            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_of(0).extents, {}};
+            copy.output = DriverBuffer{BufferBase::Output, 0, -1, buffer_of(0).extents, {}, {}};
             program_.calls.push_back(copy);
         }
     }
@@ -111,14 +111,16 @@ class ProgramBuilder {
     void convert(const Node &node, bool to_internal) {
         DriverCall call;
         call.layer = to_internal ? "(input to internal layout)" : "(output to NCHW)";
-        call.kernel = kernel_for(lower_layout_conversion(node.shape, to_internal, target_));
+        call.kernel = kernel_for(lower_layout_conversion(node.shape, to_internal, target_,
+                                                         storage_strides(graph_, node.id)));
         DriverBuffer caller{to_internal ? BufferBase::Input : BufferBase::Output,
                             0,
                             -1,
                             caller_extents(node.shape),
+                            {},
                             {}};
         call.inputs.push_back(to_internal ? caller : buffer_of(node.id));
-        call.output = to_internal ? buffer_of(node.id) : caller;
+        call.output = to_internal ? output_of(node.id, call) : caller;
         program_.calls.push_back(call);
     }
 
@@ -151,18 +153,26 @@ class ProgramBuilder {
         }
         check_internal(call.inputs.size() == lowered.arguments.size(),
                        "a kernel's arguments are its inputs, then its weights");
-        call.output = buffer_of(node.id);
+        call.output = output_of(node.id, call);
         call.macs = macs_of(graph_, node);
         program_.calls.push_back(call);
         ++layers_;
     }
 
+    // Where `id`'s output is, as its readers see it: with a zero border
+    // (plan_memory.h), the whole storage, x and y from minus the border.
     DriverBuffer buffer_of(NodeId id) {
         const Placement &place = plan_.placements.at(id);
         DriverBuffer b;
         b.extents = widen(halide_extents(graph_.node(id).shape));
-        if (place.storage == Storage::Alias) {
+        const Border border = storage_border(graph_, id);
+        if (place.storage == Storage::Alias || border.any()) {
             b.strides = storage_strides(graph_, id);
+        }
+        if (border.any()) {
+            b.extents[1] += 2 * border.x;
+            b.extents[2] += 2 * border.y;
+            b.mins = {0, -border.x, -border.y};
         }
         b.byte_offset = place.offset;
         Storage storage = place.storage;
@@ -179,6 +189,35 @@ class ProgramBuilder {
         if (b.base != BufferBase::Arena && place.storage != Storage::Alias) {
             b.byte_offset = 0;
         }
+        return b;
+    }
+
+    // Where the kernel that computes `id` writes it: within its border, if
+    // any, which `call` zeroes first.
+    DriverBuffer output_of(NodeId id, DriverCall &call) {
+        DriverBuffer b = buffer_of(id);
+        const Border border = storage_border(graph_, id);
+        if (!border.any()) {
+            return b;
+        }
+        const int64_t start = b.byte_offset;
+        const int64_t interior = interior_offset(graph_, id);
+        const int64_t pixel = b.strides[1] * 4, row = b.strides[2] * 4;
+        const int64_t width = graph_.node(id).shape.dims[3];
+        const int64_t height = graph_.node(id).shape.dims[2];
+        // Above the first pixel; between the end of each row and the start
+        // of the next (the right border, then the left); after the last.
+        const int64_t last_row_end = interior + (height - 1) * row + width * pixel;
+        call.zero_first.push_back(ZeroRuns{start, interior, 0, 1});
+        if (border.x > 0 && height > 1) {
+            call.zero_first.push_back(
+                ZeroRuns{start + interior + width * pixel, 2 * border.x * pixel, row, height - 1});
+        }
+        call.zero_first.push_back(
+            ZeroRuns{start + last_row_end, plan_.placements.at(id).bytes - last_row_end, 0, 1});
+        b.byte_offset = start + interior;
+        b.extents = widen(halide_extents(graph_.node(id).shape));
+        b.mins.clear();
         return b;
     }
 
@@ -203,6 +242,7 @@ class ProgramBuilder {
                             0,
                             found->second,
                             std::vector<int64_t>(view.shape.dims.rbegin(), view.shape.dims.rend()),
+                            {},
                             {}};
     }
 

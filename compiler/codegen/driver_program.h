@@ -29,14 +29,31 @@ struct DriverBuffer {
     std::vector<int64_t> extents;
     /// Elements between neighbours along each dimension, innermost first;
     /// empty when dense. A channel slice of a map steps over the channels
-    /// it leaves out (plan_memory.h, storage_strides).
+    /// it leaves out, a map with a zero border over the border's columns
+    /// (plan_memory.h, storage_strides).
     std::vector<int64_t> strides;
+    /// The first index along each dimension, innermost first; empty when
+    /// all are 0. A reader of a map with a zero border starts at minus the
+    /// border along x and y, and byte_offset is then that of the border's
+    /// first byte.
+    std::vector<int64_t> mins;
+};
+
+/// `count` runs of `bytes` zero bytes, `stride` bytes apart, the first at
+/// `byte_offset` of the arena.
+struct ZeroRuns {
+    int64_t byte_offset = 0;
+    int64_t bytes = 0;
+    int64_t stride = 0;
+    int64_t count = 1;
 };
 
 /// One step of the driver: a kernel call, or, when `kernel` is empty, a copy
 /// of output.extents' elements from inputs[0] to output (a network output
 /// that would otherwise be a view of another buffer).
 struct DriverCall {
+    /// Set to zero before the call: the border of its output (plan_memory.h).
+    std::vector<ZeroRuns> zero_first;
     std::string kernel;               // a function in the linked kernel module
     std::vector<DriverBuffer> inputs; // the kernel's arguments in order
     DriverBuffer output;

@@ -6,7 +6,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 #include <map>
-#include <utility>
+#include <tuple>
 
 namespace strata {
 
@@ -120,7 +120,7 @@ class DriverEmitter {
     // A halide_buffer_t of float32 on the stack of `function`, pointing at `host`.
     llvm::Value *make_buffer(llvm::Value *host, const DriverBuffer &b, bool host_dirty) {
         const std::vector<int64_t> &extents = b.extents;
-        llvm::GlobalVariable *dims_global = dimensions(extents, b.strides);
+        llvm::GlobalVariable *dims_global = dimensions(extents, b.strides, b.mins);
         auto *dims_type = llvm::cast<llvm::ArrayType>(dims_global->getValueType());
 
         llvm::IRBuilder<> entry(&function_->getEntryBlock(), function_->getEntryBlock().begin());
@@ -141,11 +141,12 @@ class DriverEmitter {
         return buffer;
     }
 
-    // The constant halide_dimension_t array of a shape and its strides (dense
-    // when `strides` is empty), one per distinct pair.
+    // The constant halide_dimension_t array of a shape, its strides (dense
+    // when `strides` is empty) and mins (0 when empty), one per distinct set.
     llvm::GlobalVariable *dimensions(const std::vector<int64_t> &extents,
-                                     const std::vector<int64_t> &strides) {
-        llvm::GlobalVariable *&global = dimensions_[{extents, strides}];
+                                     const std::vector<int64_t> &strides,
+                                     const std::vector<int64_t> &mins) {
+        llvm::GlobalVariable *&global = dimensions_[{extents, strides, mins}];
         if (global) {
             return global;
         }
@@ -155,8 +156,9 @@ class DriverEmitter {
             if (!strides.empty()) {
                 stride = strides.at(i);
             }
+            const int64_t min = mins.empty() ? 0 : mins.at(i);
             dims.push_back(llvm::ConstantStruct::get(
-                dimension_type_, {builder_.getInt32(0), builder_.getInt32(extents[i]),
+                dimension_type_, {builder_.getInt32(min), builder_.getInt32(extents[i]),
                                   builder_.getInt32(stride), builder_.getInt32(0)}));
             stride *= extents[i];
         }
@@ -310,7 +312,37 @@ class DriverEmitter {
         return function_;
     }
 
+    // memset of each run; a loop over the runs when there are several.
+    void zero(const ZeroRuns &runs) {
+        auto memset = libc("memset", i8_ptr_, {i8_ptr_, i32_, size_});
+        llvm::Value *first = builder_.CreateInBoundsGEP(builder_.getInt8Ty(), arena_,
+                                                        builder_.getInt64(runs.byte_offset));
+        if (runs.count == 1) {
+            builder_.CreateCall(memset,
+                                {first, builder_.getInt32(0), builder_.getInt64(runs.bytes)});
+            return;
+        }
+        llvm::BasicBlock *before = builder_.GetInsertBlock();
+        auto *loop = llvm::BasicBlock::Create(context_, "zero_runs", function_);
+        auto *done = llvm::BasicBlock::Create(context_, "zeroed", function_);
+        builder_.CreateBr(loop);
+        builder_.SetInsertPoint(loop);
+        llvm::PHINode *index = builder_.CreatePHI(size_, 2);
+        index->addIncoming(builder_.getInt64(0), before);
+        llvm::Value *at = builder_.CreateInBoundsGEP(
+            builder_.getInt8Ty(), first, builder_.CreateMul(index, builder_.getInt64(runs.stride)));
+        builder_.CreateCall(memset, {at, builder_.getInt32(0), builder_.getInt64(runs.bytes)});
+        llvm::Value *next = builder_.CreateAdd(index, builder_.getInt64(1));
+        index->addIncoming(next, loop);
+        builder_.CreateCondBr(builder_.CreateICmpULT(next, builder_.getInt64(runs.count)), loop,
+                              done);
+        builder_.SetInsertPoint(done);
+    }
+
     void emit_call(const DriverCall &call) {
+        for (const ZeroRuns &runs : call.zero_first) {
+            zero(runs);
+        }
         if (call.kernel.empty()) {
             int64_t elements = 1;
             for (int64_t e : call.output.extents) {
@@ -427,7 +459,8 @@ class DriverEmitter {
     llvm::GlobalVariable *error_buffer_ = nullptr;
     llvm::Function *error_handler_ = nullptr;
     std::vector<llvm::GlobalVariable *> weights_;
-    std::map<std::pair<std::vector<int64_t>, std::vector<int64_t>>, llvm::GlobalVariable *>
+    std::map<std::tuple<std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>>,
+             llvm::GlobalVariable *>
         dimensions_;
     llvm::GlobalVariable *pool_mutex_ = nullptr;
     llvm::GlobalVariable *runs_in_flight_ = nullptr;

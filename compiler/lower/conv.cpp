@@ -114,10 +114,11 @@ LoweredOp lower_depthwise(KernelContext &ctx) {
     f.x = ctx.x;
     f.y = ctx.y;
     const Halide::Var &x = f.x, &y = f.y, &c = f.c;
-    // The border as a select on each load, not a padded copy: the layer is
-    // bound by memory traffic, which a copy of its input would add to.
+    // The border stored with the input, else a select on each load, not a
+    // padded copy: the layer is bound by memory traffic, which a copy of
+    // its input would add to.
     const Shape &in = ctx.src_shape(0);
-    Func src = needs_border(ctx)
+    Func src = needs_border(ctx) && !border_stored(ctx)
                    ? select_border(ctx.views[0], to_int(in.dims[3]), to_int(in.dims[2]), 0.0f)
                    : ctx.views[0];
     const Halide::ImageParam &weight =
@@ -194,9 +195,10 @@ LoweredOp lower_conv(KernelContext &ctx) {
     f.blocks = groups * blocks_per_group;
     f.blocks_per_group = blocks_per_group;
     f.in_channels_per_group = in_per_group;
-    // The border as a padded copy of the input, computed per band of rows
-    // by the schedule: a select on each load would cost as much as its FMA.
-    if (needs_border(ctx)) {
+    // The border stored with the input, else a padded copy of the input,
+    // computed per band of rows by the schedule: a select on each load
+    // would cost as much as its FMA.
+    if (needs_border(ctx) && !border_stored(ctx)) {
         f.padded = Halide::BoundaryConditions::constant_exterior(
             ctx.views[0], 0.0f,
             {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});

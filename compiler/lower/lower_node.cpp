@@ -67,17 +67,26 @@ WeightPacker copy_packer(const std::vector<int> &extents) {
 } // namespace
 
 ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents,
-                        const std::vector<int64_t> &strides) {
+                        const std::vector<int64_t> &strides, Border border) {
     ImageParam param(Halide::Float(32), static_cast<int>(extents.size()), name);
     int64_t stride = 1;
     for (size_t i = 0; i < extents.size(); ++i) {
         if (!strides.empty()) {
             stride = strides.at(i);
         }
-        param.dim(static_cast<int>(i)).set_bounds(0, extents[i]).set_stride(to_int(stride));
+        const int margin = i == 1 ? to_int(border.x) : i == 2 ? to_int(border.y) : 0;
+        param.dim(static_cast<int>(i))
+            .set_bounds(-margin, extents[i] + 2 * margin)
+            .set_stride(to_int(stride));
         stride *= extents[i];
     }
     return param;
+}
+
+bool border_stored(const KernelContext &ctx) {
+    const Border stored = storage_border(ctx.graph, ctx.node.inputs.at(0));
+    const Border needed = window_border(ctx.node, ctx.src_shape(0));
+    return stored.x >= needed.x && stored.y >= needed.y;
 }
 
 int to_int(int64_t value) {
@@ -97,7 +106,8 @@ KernelContext::KernelContext(const Graph &graph_, const Node &node_, const Halid
     for (size_t i = 0; i < node.inputs.size(); ++i) {
         std::vector<int> extents = halide_extents(graph.node(node.inputs[i]).shape);
         std::string name = "src" + std::to_string(i);
-        srcs.push_back(fixed_buffer(name, extents, storage_strides(graph, node.inputs[i])));
+        srcs.push_back(fixed_buffer(name, extents, storage_strides(graph, node.inputs[i]),
+                                    storage_border(graph, node.inputs[i])));
         views.push_back(
             channel_view(srcs.back(), static_cast<int>(extents.size()), name + "_view"));
     }
@@ -273,6 +283,8 @@ std::string kernel_key(const KernelContext &ctx, const std::string &schedule) {
         for (int64_t stride : storage_strides(ctx.graph, ctx.node.inputs[i])) {
             key += " " + std::to_string(stride);
         }
+        const Border border = storage_border(ctx.graph, ctx.node.inputs[i]);
+        key += " border " + std::to_string(border.x) + " " + std::to_string(border.y);
     }
     key += " out=" + ctx.node.shape.str() + " strides";
     for (int64_t stride : storage_strides(ctx.graph, ctx.node.id)) {
@@ -368,10 +380,13 @@ LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Tar
 }
 
 LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
-                                      const Halide::Target &target) {
+                                      const Halide::Target &target,
+                                      const std::vector<int64_t> &internal_strides) {
     const std::vector<int> internal = halide_extents(shape);
     const std::vector<int> pytorch = nchw_extents(shape);
-    Halide::ImageParam src = lowering::fixed_buffer("src0", to_internal ? pytorch : internal);
+    Halide::ImageParam src = to_internal
+                                 ? lowering::fixed_buffer("src0", pytorch)
+                                 : lowering::fixed_buffer("src0", internal, internal_strides);
 
     // ---- Algorithm -------------------------------------------------------
     LayoutFuncs f;
@@ -395,21 +410,25 @@ LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
         schedule_layout_cpu(f, s);
         schedule = "layout " + describe(s);
     }
-    // The network's input and output are never views: dense both ways.
-    std::vector<int64_t> dense;
+    // The caller's arrays are dense; the internal map may have a border.
+    std::vector<int64_t> strides = to_internal ? internal_strides : std::vector<int64_t>{};
     int64_t stride = 1;
-    for (int extent : f.extents) {
-        dense.push_back(stride);
-        stride *= extent;
+    for (size_t i = strides.size(); i < f.extents.size(); ++i) {
+        strides.push_back(stride);
+        stride *= f.extents[i];
     }
-    fix_output_bounds(f.output, f.extents, dense);
+    fix_output_bounds(f.output, f.extents, strides);
 
     LoweredKernel kernel;
     kernel.pipeline = Halide::Pipeline(f.output);
     kernel.params = {src};
     kernel.arguments = {src};
-    kernel.key = std::string(to_internal ? "to_nhwc" : "to_nchw") + " shape=" + shape.str() + " [" +
-                 schedule + "] target=" + target.to_string();
+    kernel.key =
+        std::string(to_internal ? "to_nhwc" : "to_nchw") + " shape=" + shape.str() + " strides";
+    for (int64_t s : internal_strides) {
+        kernel.key += " " + std::to_string(s);
+    }
+    kernel.key += " [" + schedule + "] target=" + target.to_string();
     return kernel;
 }
 

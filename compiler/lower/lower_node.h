@@ -14,8 +14,10 @@
 //   weight in blocks of output channels, innermost; the rest as PyTorch
 //   lays them out, listed innermost first (linear [out, in] is (in, out),
 //   biases and batch norm's tensors are (C)).
-// Every buffer has fixed bounds starting at 0 and dense strides, and the
-// pipeline is compiled for exactly those shapes.
+// Every buffer has fixed bounds and strides, and the pipeline is compiled
+// for exactly those: dense and from 0, except where the memory plan stores
+// a map sparser (a view of some channels, a map with a zero border; see
+// plan_memory.h), whose readers see its border at negative x and y.
 #pragma once
 
 #include "graph.h"
@@ -76,9 +78,11 @@ LoweredKernel lower_node(const Graph &graph, const Node &node, const Halide::Tar
 /// A kernel that converts a feature map of `shape` (NCHW, batch 1) between
 /// PyTorch's layout, the buffer (x, y, c), and the internal one, (c, x, y):
 /// to the internal layout when `to_internal`, back otherwise. Its one
-/// argument is the source; it has no weights.
+/// argument is the source; it has no weights. The internal buffer has
+/// `internal_strides` (plan_memory.h, storage_strides), dense when empty.
 LoweredKernel lower_layout_conversion(const Shape &shape, bool to_internal,
-                                      const Halide::Target &target);
+                                      const Halide::Target &target,
+                                      const std::vector<int64_t> &internal_strides = {});
 
 /// The extents of the Halide buffer that holds a tensor of `shape` between
 /// kernels, innermost first: (C, W, H) for a feature map, (F) for NF.

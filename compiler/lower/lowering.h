@@ -11,6 +11,7 @@
 #include "graph.h"
 #include "lower/lower_node.h"
 #include "parameters.h"
+#include "passes/plan_memory.h"
 #include "schedules/cpu_schedules.h"
 
 #include <Halide.h>
@@ -85,9 +86,15 @@ Halide::Func select_border(const Halide::Func &src, int width, int height, float
 
 /// A float buffer with the given extents, innermost first, every dimension
 /// starting at 0 with the given strides (dense when none are given), so that
-/// Halide can specialise the kernel for the exact shape and layout.
+/// Halide can specialise the kernel for the exact shape and layout. With a
+/// `border`, a feature map's x and y also cover that many pixels before
+/// and after (plan_memory.h).
 Halide::ImageParam fixed_buffer(const std::string &name, const std::vector<int> &extents,
-                                const std::vector<int64_t> &strides = {});
+                                const std::vector<int64_t> &strides = {}, Border border = {});
+
+/// Whether input 0 of the conv being lowered is stored with a zero border
+/// that covers its windows, so that it reads the input as it is.
+bool border_stored(const KernelContext &ctx);
 
 LoweredOp lower_conv(KernelContext &ctx);
 /// Whether the node is a 3x3, stride-1, undilated, ungrouped conv, which

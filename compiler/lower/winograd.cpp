@@ -141,8 +141,17 @@ LoweredOp lower_winograd_conv(KernelContext &ctx, const ConvCpuSchedule &schedul
     // tile t = tx + tiles_x * ty. The sums over i (along x) are the same
     // expressions for every ey, left to LLVM to merge across the unrolled
     // positions.
-    f.padded = Halide::BoundaryConditions::constant_exterior(
-        ctx.views[0], 0.0f, {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});
+    // The input's stored zero border (plan_memory.h) serves when the tiles
+    // read no further than the direct windows would; otherwise, where the
+    // last tile passes the end of the map, a select on each load.
+    const Border stored = storage_border(ctx.graph, ctx.node.inputs[0]);
+    const int reach_x = z.tiles_x * m + 2 - to_int(w.pad_begin.w) - to_int(in.dims[3]);
+    const int reach_y = z.tiles_y * m + 2 - to_int(w.pad_begin.h) - to_int(in.dims[2]);
+    const bool covered = border_stored(ctx) && reach_x <= stored.x && reach_y <= stored.y;
+    f.padded = covered ? ctx.views[0]
+                       : Halide::BoundaryConditions::constant_exterior(
+                             ctx.views[0], 0.0f,
+                             {Halide::Range(), {0, to_int(in.dims[3])}, {0, to_int(in.dims[2])}});
     Halide::Var ci("ci");
     const Expr x0 = (t % z.tiles_x) * m - to_int(w.pad_begin.w);
     const Expr y0 = (t / z.tiles_x) * m - to_int(w.pad_begin.h);

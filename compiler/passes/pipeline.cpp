@@ -202,7 +202,13 @@ std::string dump_memory_plan(const Graph &graph, const MemoryPlan &plan) {
             text += "alias of %" + std::to_string(p.base) + " at +" + std::to_string(p.offset);
             break;
         }
-        text += ", " + std::to_string(p.bytes) + " bytes\n";
+        text += ", " + std::to_string(p.bytes) + " bytes";
+        const Border border = storage_border(graph, node.id);
+        if (border.any()) {
+            text += " with a zero border of " + std::to_string(border.x) + " columns and " +
+                    std::to_string(border.y) + " rows";
+        }
+        text += "\n";
     }
     return text;
 }

@@ -36,6 +36,19 @@
 // network whose output is node 0 (one that does nothing) leaves the copy from
 // the input to the output buffer to the driver; no node is NetworkOutput.
 //
+// A feature map that a conv reads with a window passing its edges is stored
+// with a zero border around it (storage_border): as many columns on each
+// side of every row and rows above and below as the widest such window
+// needs, so that the conv reads the zeros instead of testing each load or
+// copying its input into a padded one. Its kernel writes the interior (its
+// buffer starts at pixel (0, 0), interior_offset bytes into the storage)
+// and the driver zeroes the border just before it runs, since the bytes
+// may have held another buffer earlier in the run. Its readers get the
+// whole storage, pixel (0, 0) at the same place, with their x and y
+// starting at minus the border. Maps that share their bytes with others
+// (views, maps written in place, concats written in place, the network's
+// output) have no border, and their readers test the edges as before.
+//
 // Buffers are packed greedily: largest first, each at the lowest offset that
 // overlaps no buffer live at the same time (live from the first step that
 // writes it through the last step that reads it, both included). So a
@@ -66,7 +79,7 @@ enum class Storage {
 
 struct Placement {
     Storage storage = Storage::Arena;
-    int64_t bytes = 0;  // the node's output size (not rounded up)
+    int64_t bytes = 0;  // the node's output size with its border (not rounded up)
     int64_t offset = 0; // Arena: into the arena; Alias: into the base's bytes
     NodeId base = -1;   // Alias only: a node that is not itself an alias
 };
@@ -93,10 +106,32 @@ NodeId written_in_place(const Graph &graph, NodeId id);
 bool filled_in_place(const Graph &graph, const Node &concat);
 
 /// The strides, in floats and innermost first, of `id`'s output where it is
-/// stored: (1, C, C * W) for a feature map of C channels, with C the
-/// input's channel count instead for a Slice viewing a map, and the
-/// concat's for a map written in place; (1) for a vector. Halide's buffers of that output use them.
+/// stored: (1, C, C * (W + 2 * border.x)) for a feature map of C channels,
+/// with C the input's channel count instead for a Slice viewing a map, and
+/// the concat's for a map written in place; (1) for a vector. Halide's
+/// buffers of that output use them.
 std::vector<int64_t> storage_strides(const Graph &graph, NodeId id);
+
+/// Zero pixels stored around a feature map on each side (see the top).
+struct Border {
+    int64_t x = 0; // columns left and right of every row
+    int64_t y = 0; // rows above and below
+    bool any() const { return x > 0 || y > 0; }
+};
+
+/// The zero border that a conv's window needs around its input of shape
+/// `in`, along each axis the larger of its padding before the input and its
+/// reach past the end.
+Border window_border(const Node &conv, const Shape &in);
+
+/// The border stored around `id`'s output: the widest window_border of the
+/// convs that read it as their operand, when it is a feature map with
+/// storage of its own (see the top); otherwise none.
+Border storage_border(const Graph &graph, NodeId id);
+
+/// Bytes from the start of `id`'s storage to its pixel (0, 0): past the
+/// border rows above it and the border columns left of its first row.
+int64_t interior_offset(const Graph &graph, NodeId id);
 
 /// Whether `node`'s output is stored in the internal channels-innermost
 /// layout (a feature map) rather than PyTorch's (a vector).
