@@ -177,6 +177,12 @@ ConvCpuSchedule default_conv_cpu_schedule(const Halide::Target &target) {
     schedule.tile_blocks = 2;
     schedule.tile_x = schedule.vector_width == 16 ? 7 : 6;
     schedule.chunk_bytes = 32768; // two thirds of a 48 KiB L1
+    // Three quarters of a 1 MiB L2, leaving room for the rows of input
+    // and output beside the weights: ResNet-50's 1 MiB 1x1s of layer3
+    // (256 <-> 1024 at 14x14) swept per pixel tile ran at 84-91% of peak,
+    // at 87-93% a channel tile at a time over all rows (one thread, Zen 5;
+    // layer3's conv3 0.44 -> 0.41 ms, two alternating runs each).
+    schedule.cache_bytes = 768 << 10;
     schedule.tasks = 16;
     schedule.parallel = true;
     return schedule;
