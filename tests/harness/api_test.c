@@ -12,15 +12,15 @@
 
 static int passed, failed;
 
-#define CHECK(condition)                                                                   \
-    do {                                                                                   \
-        if (condition) {                                                                   \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL line %d: %s (last error: '%s')\n", __LINE__, #condition,          \
-                   net_last_error());                                                      \
-        }                                                                                  \
+#define CHECK(condition)                                                                           \
+    do {                                                                                           \
+        if (condition) {                                                                           \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL line %d: %s (last error: '%s')\n", __LINE__, #condition,                  \
+                   net_last_error());                                                              \
+        }                                                                                          \
     } while (0)
 
 static float max_difference(const float *a, const float *b, int n) {
