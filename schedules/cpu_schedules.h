@@ -91,13 +91,15 @@ int choose_winograd_tile(const ConvCpuSchedule &schedule, int in_channels, int o
                          int width, int height);
 void schedule_winograd_conv_cpu(WinogradConvFuncs funcs, const ConvCpuSchedule &schedule);
 
-/// Depthwise convolution: a vector of channels by `tile_x` pixels per
-/// register tile, the zero border a select on each load. Rows up to
-/// `narrow_row_x` pixels wide take tiles of up to `narrow_tile_x` pixels
-/// instead (a divisor of the row where one is near, as for direct convs).
+/// Depthwise convolution: a vector of channels by `tile_x` pixels by
+/// `tile_y` rows per register tile, the zero border a select on each load.
+/// Rows up to `narrow_row_x` pixels wide take tiles of up to
+/// `narrow_tile_x` pixels instead (a divisor of the row where one is near,
+/// as for direct convs).
 struct DepthwiseConvCpuSchedule {
     int vector_width = 8;
     int tile_x = 4; // pixels per register tile: a 3x3 window re-reads each input vector
+    int tile_y = 1; // rows per register tile (a divisor of the map's height near it)
     int narrow_row_x = 4;
     int narrow_tile_x = 4;
     int tasks = 16;
