@@ -287,7 +287,17 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     }
     const int channels = f.extents[0], width = f.extents[1], height = f.extents[2];
     const int block = f.block;
-    const int tile_blocks = clamp_tile(s.tile_blocks, f.blocks);
+    // Blocks that tiles of tile_blocks do not divide but tiles of one more
+    // do take those on AVX-512 (3 x 7 = 21 accumulators of its 32
+    // registers), rather than shifting the last tile inwards over blocks
+    // already computed: MobileNet V2's
+    // 24 -> 144 convs at 56x56 (9 blocks), 0.096 -> 0.085 ms on one thread
+    // (two alternating runs each). Tiles of 3 everywhere were slower on
+    // ResNet-50, whose blocks are even.
+    int tile_blocks = clamp_tile(s.tile_blocks, f.blocks);
+    if (f.blocks % tile_blocks != 0 && f.blocks % (tile_blocks + 1) == 0 && s.vector_width == 16) {
+        ++tile_blocks;
+    }
     const int tx = row_tile(width, s.tile_x);
     const int channel_tiles = (f.blocks + tile_blocks - 1) / tile_blocks;
     Var cb("cbo"), lane("lo"), co("co"), cbi("cbi"), xo("xo"), xi("xi"), yo("yo"), yi("yi"),
