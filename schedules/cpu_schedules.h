@@ -57,6 +57,9 @@ struct ConvCpuSchedule {
     /// Winograd products') are prefetched this many input channels ahead
     /// of the reduction; 0 leaves it to the hardware.
     int prefetch_channels = 64;
+    /// Channel tiles of weights up to this many bytes, read from memory,
+    /// also prefetch the next tile's as they run.
+    int prefetch_tile_bytes = 128 << 10;
     bool parallel = true;
     /// 3x3, stride-1 convs with at least `winograd_min_channels` input and
     /// output channels may use Winograd F(m x m, 3 x 3), m = 2 or 4 up to
