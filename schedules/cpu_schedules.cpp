@@ -323,12 +323,13 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     // turn, so that the pixels' inputs (most of the loads) stay in L1 and
     // the input is read once; tasks are bands of rows. Larger weights: a
     // channel tile at a time over all rows, so that its weights are read
-    // from memory once; tasks are (channel tile, band) pairs. So too maps
-    // of one tile per row, whose whole input is small enough to stay in
-    // the cache while each channel tile's weights stay in L1: MobileNet
-    // V2's 160 -> 960 convs at 7x7, 0.085 -> 0.061 ms on one thread (three
-    // alternating runs each), the network 1.05x.
-    const bool rows_outer = f.weight_bytes <= s.cache_bytes && width > tx;
+    // from memory once; tasks are (channel tile, band) pairs. So too an
+    // input smaller than the weights, which the channel tiles then re-read
+    // in place of the pixel tiles re-reading the weights: MobileNet V2's
+    // 160 -> 960 convs at 7x7, 0.085 -> 0.061 ms on one thread, and its
+    // 96 -> 576 at 14x14, 0.094 -> 0.086 ms (three alternating runs each);
+    // its 576 -> 96 at 14x14, whose input is the larger, were 3% slower so.
+    const bool rows_outer = f.weight_bytes <= s.cache_bytes && f.input_bytes >= f.weight_bytes;
     Var tile = rows_outer ? co : xo;
     if (rows_outer) {
         const int rows = band_rows(height, 1, s.tasks, f.macs / height);

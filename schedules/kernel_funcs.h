@@ -38,6 +38,7 @@ struct ConvFuncs {
     int in_channels_per_group = 1;
     int64_t macs = 0;         // multiply-accumulates of the whole layer
     int64_t weight_bytes = 0; // of the packed weight
+    int64_t input_bytes = 0;  // of the input map
 };
 
 /// The sizes of one Winograd form of a conv, which its cost (the

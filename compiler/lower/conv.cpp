@@ -232,6 +232,7 @@ LoweredOp lower_conv(KernelContext &ctx) {
     f.extents = halide_extents(out);
     f.macs = out.elements() * in_per_group * kw * kh;
     f.weight_bytes = int64_t{4} * block * f.blocks * in_per_group * kw * kh;
+    f.input_bytes = int64_t{4} * in.elements();
     if (ctx.gpu()) {
         ConvGpuSchedule schedule = default_conv_gpu_schedule(ctx.target);
         schedule_conv_gpu(f, schedule);
