@@ -38,10 +38,10 @@ int default_cpu_vector_width(const Halide::Target &target);
 /// (vectors) by `tile_x` pixels of one row, each summed over all input
 /// channels and taps in registers before it is stored: per input channel
 /// and tap, `tile_blocks` dense weight loads, `tile_x` broadcast inputs and
-/// their product of FMAs. Weights up to `cache_bytes` are swept once per
-/// pixel tile (inputs stay in L1, tasks are bands of rows); larger ones a
-/// channel tile at a time over all rows (tasks pair channel tiles with
-/// bands). Maps narrower than half a tile take tiles that span rows,
+/// their product of FMAs. Weights up to `cache_bytes`, and no larger than
+/// the input, are swept once per pixel tile (inputs stay in L1, tasks are
+/// bands of rows); others a channel tile at a time over all rows (tasks
+/// pair channel tiles with bands). Maps narrower than half a tile take tiles that span rows,
 /// with the input channels reduced in chunks of `chunk_bytes` of weights
 /// that stay in L1 across the task's tiles. The zero border is stored
 /// with the input (plan_memory.h) or, where it cannot be, a padded copy of
