@@ -457,11 +457,14 @@ WinogradSizes winograd_sizes(int m, int in_channels, int out_channels, int block
 // each. Their buffers are allocated on every run, and past some size
 // their fresh pages cost more than the traffic: 64 -> 128 channels at
 // 112x112 in F(4, 3), with 22 MB of them, ran in 17.4 ms, and in 6.0 ms
-// when malloc was told to keep its memory. Measured on ResNet-18 (one
-// thread, Zen 5), the choices it makes were the fastest of the three forms
-// on each layer: F(4, 3) at 56x56 and 28x28, F(2, 3) at 14x14, direct at
-// 7x7, where the transformed weights (16/9 or 4 times the direct ones) are
-// more traffic than the saved multiplies are worth.
+// when malloc was told to keep its memory. The direct form with weights
+// past the cache reads each channel tile's from memory during its first
+// row and computes the other rows from the cache, so only that row's
+// multiplies overlap the traffic. Measured on ResNet-18 (one thread, Zen
+// 5), the choices it makes were the fastest of the three forms on each
+// layer: F(4, 3) at 56x56 and 28x28, F(2, 3) at 14x14; at 7x7, F(2, 3)
+// against direct was 1.01-1.04x there and 1.05-1.08x on ResNet-50's
+// layer4 (three alternating runs each).
 int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_channels, int width,
                          int height) {
     if (s.winograd_max_tile < 2 || in_channels < s.winograd_min_channels ||
@@ -473,7 +476,11 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
     const int64_t price = s.macs_per_memory_byte;
     auto cost = [&](int64_t macs, int64_t bytes) { return std::max(macs, price * bytes); };
     const int64_t direct_weights = int64_t{4} * 9 * in_channels * padded_out;
-    int64_t best = cost(int64_t{9} * width * height * in_channels * padded_out, direct_weights);
+    const int64_t direct_macs = int64_t{9} * width * height * in_channels * padded_out;
+    int64_t best = direct_weights > s.cache_bytes
+                       ? cost(direct_macs / height, direct_weights) +
+                             direct_macs / height * (height - 1)
+                       : cost(direct_macs, direct_weights);
     int best_tile = 0;
     for (int m : {2, 4}) {
         if (m > s.winograd_max_tile) {
