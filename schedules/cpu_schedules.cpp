@@ -303,8 +303,7 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     // tile still has 14 independent chains of FMAs, enough to hide their
     // latency: MobileNet V2's 32 -> 16 conv at 112x112, 0.068 -> 0.062 ms
     // on one thread (three alternating runs each).
-    const int tx =
-        row_tile(width, f.blocks == 1 && s.vector_width == 16 ? 2 * s.tile_x : s.tile_x);
+    const int tx = row_tile(width, f.blocks == 1 && s.vector_width == 16 ? 2 * s.tile_x : s.tile_x);
     const int channel_tiles = (f.blocks + tile_blocks - 1) / tile_blocks;
     Var cb("cbo"), lane("lo"), co("co"), cbi("cbi"), xo("xo"), xi("xi"), yo("yo"), yi("yi"),
         task("task");
@@ -477,10 +476,9 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
     auto cost = [&](int64_t macs, int64_t bytes) { return std::max(macs, price * bytes); };
     const int64_t direct_weights = int64_t{4} * 9 * in_channels * padded_out;
     const int64_t direct_macs = int64_t{9} * width * height * in_channels * padded_out;
-    int64_t best = direct_weights > s.cache_bytes
-                       ? cost(direct_macs / height, direct_weights) +
-                             direct_macs / height * (height - 1)
-                       : cost(direct_macs, direct_weights);
+    int64_t best = direct_weights > s.cache_bytes ? cost(direct_macs / height, direct_weights) +
+                                                        direct_macs / height * (height - 1)
+                                                  : cost(direct_macs, direct_weights);
     int best_tile = 0;
     for (int m : {2, 4}) {
         if (m > s.winograd_max_tile) {
