@@ -208,6 +208,12 @@ std::string describe(const ConvCpuSchedule &s) {
 
 namespace {
 
+// The window's taps (kw * kh), from the packed weight's size.
+int taps_of(const ConvFuncs &f) {
+    return static_cast<int>(f.weight_bytes /
+                            (int64_t{4} * f.block * f.blocks * f.in_channels_per_group));
+}
+
 // The conv with its reduction over input channels cut into chunks whose
 // weights stay in L1 while every register tile of the task uses them.
 void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
@@ -216,8 +222,7 @@ void schedule_conv_cpu_chunked(ConvFuncs f, const ConvCpuSchedule &s) {
     const int tile_blocks = divisor_at_most(f.blocks, s.tile_blocks);
     const int tx = row_tile(width, s.tile_x);
     const int ty = width < s.tile_x ? std::max(1, std::min(height, s.tile_x / width)) : 1;
-    const int taps = static_cast<int>(f.weight_bytes /
-                                      (int64_t{4} * block * f.blocks * f.in_channels_per_group));
+    const int taps = taps_of(f);
     const int chunk = divisor_at_most(
         f.in_channels_per_group, std::max(1, s.chunk_bytes / (4 * block * tile_blocks * taps)));
     const int channel_tiles = f.blocks / tile_blocks;
@@ -291,10 +296,9 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     // Blocks that tiles of tile_blocks do not divide but tiles of one more
     // do take those on AVX-512 (3 x 7 = 21 accumulators of its 32
     // registers), rather than shifting the last tile inwards over blocks
-    // already computed: MobileNet V2's
-    // 24 -> 144 convs at 56x56 (9 blocks), 0.096 -> 0.085 ms on one thread
-    // (two alternating runs each). Tiles of 3 everywhere were slower on
-    // ResNet-50, whose blocks are even.
+    // already computed: MobileNet V2's 24 -> 144 convs at 56x56 (9 blocks),
+    // 0.096 -> 0.085 ms on one thread (two alternating runs each). Tiles of 3 everywhere were
+    // slower on ResNet-50, whose blocks are even.
     int tile_blocks = clamp_tile(s.tile_blocks, f.blocks);
     if (f.blocks % tile_blocks != 0 && f.blocks % (tile_blocks + 1) == 0 && s.vector_width == 16) {
         ++tile_blocks;
@@ -374,10 +378,8 @@ void schedule_conv_cpu(ConvFuncs f, const ConvCpuSchedule &s) {
     // 576 KiB tiles (2048 -> 512, 3x3) the layers were up to 1.25x slower.
     const int64_t tile_weight_bytes = f.weight_bytes / f.blocks * tile_blocks;
     if (!rows_outer && s.prefetch_channels > 0 && tile_weight_bytes <= s.prefetch_tile_bytes) {
-        const int taps = static_cast<int>(
-            f.weight_bytes / (int64_t{4} * block * f.blocks * f.in_channels_per_group));
         f.conv.update().prefetch(f.weight, f.r.x, f.r.x,
-                                 tile_blocks * f.in_channels_per_group * taps,
+                                 tile_blocks * f.in_channels_per_group * taps_of(f),
                                  Halide::PrefetchBoundStrategy::NonFaulting);
     }
 
@@ -475,10 +477,10 @@ int choose_winograd_tile(const ConvCpuSchedule &s, int in_channels, int out_chan
     const int64_t price = s.macs_per_memory_byte;
     auto cost = [&](int64_t macs, int64_t bytes) { return std::max(macs, price * bytes); };
     const int64_t direct_weights = int64_t{4} * 9 * in_channels * padded_out;
-    const int64_t direct_macs = int64_t{9} * width * height * in_channels * padded_out;
-    int64_t best = direct_weights > s.cache_bytes ? cost(direct_macs / height, direct_weights) +
-                                                        direct_macs / height * (height - 1)
-                                                  : cost(direct_macs, direct_weights);
+    const int64_t row_macs = int64_t{9} * width * in_channels * padded_out;
+    int64_t best = direct_weights > s.cache_bytes
+                       ? cost(row_macs, direct_weights) + row_macs * (height - 1)
+                       : cost(row_macs * height, direct_weights);
     int best_tile = 0;
     for (int m : {2, 4}) {
         if (m > s.winograd_max_tile) {

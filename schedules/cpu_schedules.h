@@ -41,9 +41,9 @@ int default_cpu_vector_width(const Halide::Target &target);
 /// their product of FMAs. Weights up to `cache_bytes`, and no larger than
 /// the input, are swept once per pixel tile (inputs stay in L1, tasks are
 /// bands of rows); others a channel tile at a time over all rows (tasks
-/// pair channel tiles with bands). Maps narrower than half a tile take tiles that span rows,
-/// with the input channels reduced in chunks of `chunk_bytes` of weights
-/// that stay in L1 across the task's tiles. The zero border is stored
+/// pair channel tiles with bands). Maps narrower than half a tile take
+/// tiles that span rows, with the input channels reduced in chunks of
+/// `chunk_bytes` of weights that stay in L1 across the task's tiles. The zero border is stored
 /// with the input (plan_memory.h) or, where it cannot be, a padded copy of
 /// the input per task.
 struct ConvCpuSchedule {
