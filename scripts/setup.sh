@@ -7,8 +7,8 @@ packages=(
     # build
     cmake ninja-build ccache g++ pkg-config
     libhalide14-0-dev llvm-14-dev libboost-program-options-dev nlohmann-json3-dev
-    # tests
-    catch2
+    # tests; the ARM libraries are linked and run under qemu
+    catch2 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     # ground truth for tests and the weights exporter
     python3 python3-numpy python3-torch python3-torchvision
 )

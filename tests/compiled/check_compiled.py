@@ -5,6 +5,14 @@ interpreter (`strata run`) and, for a torchvision model, with torchvision.
 
 usage: check_compiled.py STRATA SOURCE_DIR NETWORK TARGET WORK_DIR
                          [--torchvision MODEL] [--size N] [--cc CC]
+                         [--run-under COMMAND] [--repeats N]
+
+A target this machine cannot run is linked with its cross compiler (--cc)
+and run under an emulator (--run-under "qemu-aarch64 -L SYSROOT"). The
+harness reruns the library --repeats times (20 by default), alternating all
+threads and one, and requires the same output bit for bit and no thread left
+over after a one-thread run; under qemu-user, whose own threads the process
+also counts, pass --repeats 0 (the x86 targets check the same schedules).
 
 Without --torchvision the weights are the compiler's He initialisation and
 the input is seeded random noise. The library is compiled once and checked
@@ -12,6 +20,7 @@ against every ground truth available. max |diff| <= 1e-4 * max |expected|.
 """
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 
@@ -41,6 +50,8 @@ def main():
     parser.add_argument("--torchvision")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--cc", default="cc")
+    parser.add_argument("--run-under", default="")
+    parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
 
     from torchvision_case import compare
@@ -70,8 +81,9 @@ def main():
     run([args.cc, "-std=c99", "-O1", "-I", args.work,
          os.path.join(TESTS, "harness", "run_network.c"), work("net.a"),
          "-lpthread", "-ldl", "-o", work("harness")], label)
-    # Every thread of the machine, then 20 more runs that must agree bit for bit.
-    run([work("harness"), work("input.f32"), work("output.f32"), "0", "20"], label)
+    # Every thread of the machine, then more runs that must agree bit for bit.
+    run(shlex.split(args.run_under) + [work("harness"), work("input.f32"), work("output.f32"),
+                                        "0", str(args.repeats)], label)
     actual = numpy.fromfile(work("output.f32"), dtype=numpy.float32)
 
     run([args.strata, "run", source, "--input", work("input.npy"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Libraries for the targets this machine cannot run: 64-bit ARM and CUDA.
-# Checks that each compiles, exports the C API and embeds one Halide runtime.
-# (Linking and running them is a later step: qemu for ARM, a GPU for CUDA.)
+# Libraries for the targets this machine cannot run natively: 64-bit ARM and
+# CUDA. Checks that each compiles, exports the C API and embeds one Halide
+# runtime. (The ARM libraries of every example also run under qemu, in the
+# compiled_*_arm-64-linux tests; running CUDA needs a GPU.)
 # usage: cross_targets.sh STRATA SOURCE_DIR WORK_DIR
 set -euo pipefail
 strata=$1
