@@ -20,11 +20,12 @@ peak, and the floor set by reading every weight once at the measured memory
 bandwidth. Both run with the same seeded random weights (passed to `strata
 compile --weights`), and the script stops unless their outputs agree within
 the project's tolerance before it times them. With --per-layer, Strata's
-per-layer table (1 thread, `strata bench --per-layer`) follows for the
-networks named: every layer's median time, GFLOP/s and share of the FMA peak
-(GFLOP/s count the direct conv's work, also for a layer that the last column
-names as Winograd), under a header that also gives what the conv register
-tile reaches with its data in L1, the most a direct conv layer can reach.
+per-layer table (`strata bench --per-layer`) follows for the networks named:
+every layer's median time and share of the FMA peak on each thread count,
+and how much faster the last count runs it than the first (shares count the
+direct conv's work, also for a layer that the last column names as
+Winograd), under a header that also gives what the conv register tile
+reaches with its data in L1, the most a direct conv layer can reach.
 """
 import argparse
 import ctypes
@@ -145,18 +146,30 @@ def strata_bench(strata, name, threads, runs, per_layer=False):
     return json.loads(result.stdout)
 
 
-def print_layers(strata, name, runs):
-    bench = strata_bench(strata, name, 1, runs, per_layer=True)
-    peak = bench["peak_gflops"]
-    print(f"\n{name}, 1 thread, per layer (FMA peak {peak:.1f} GFLOP/s; the conv register "
-          f"tile with its data in L1: {bench['tile_gflops']:.1f}, "
-          f"{100 * bench['tile_gflops'] / peak:.1f}% of it)")
-    print(f"{'layer':<32} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7}  algorithm")
-    for layer in bench["layers"]:
-        ms = layer["median_ms"]
-        gflops = 2 * layer["macs"] / (ms * 1e6) if ms > 0 else 0
-        share = f"{100 * gflops / peak:6.1f}%" if layer["macs"] and peak else ""
-        print(f"{layer['layer']:<32} {ms:>8.3f} {gflops:>8.1f} {share:>7}  {layer['algorithm']}")
+def print_layers(strata, name, runs, thread_counts):
+    """One row per layer: its median time and share of the FMA peak on each
+    thread count, and how much faster the last count runs it than the first."""
+    benches = [strata_bench(strata, name, t, runs, per_layer=True) for t in thread_counts]
+    peaks = [bench["peak_gflops"] for bench in benches]
+    tile = benches[0]["tile_gflops"]
+    peak_text = ", ".join(f"{peak:.1f} GFLOP/s on {t} thread(s)"
+                          for t, peak in zip(thread_counts, peaks))
+    print(f"\n{name}, per layer (FMA peak {peak_text}; the conv register tile with its data "
+          f"in L1, one thread: {tile:.1f}, {100 * tile / peaks[0]:.1f}% of it)")
+    columns = "".join(f" {f'ms {t}t':>8} {f'% peak {t}t':>10}" for t in thread_counts)
+    scaling = f" {f'{thread_counts[-1]}t/{thread_counts[0]}t':>8}" if len(benches) > 1 else ""
+    print(f"{'layer':<32}{columns}{scaling}  algorithm")
+    for rows in zip(*(bench["layers"] for bench in benches)):
+        cells = ""
+        for layer, peak in zip(rows, peaks):
+            ms = layer["median_ms"]
+            gflops = 2 * layer["macs"] / (ms * 1e6) if ms > 0 else 0
+            share = f"{100 * gflops / peak:.1f}%" if layer["macs"] and peak else ""
+            cells += f" {ms:>8.3f} {share:>10}"
+        first, last = rows[0]["median_ms"], rows[-1]["median_ms"]
+        if len(rows) > 1:
+            cells += f" {first / last:>7.2f}x" if last > 0 else f" {'':>8}"
+        print(f"{rows[0]['layer']:<32}{cells}  {rows[0]['algorithm']}")
 
 
 def main():
@@ -223,7 +236,7 @@ def main():
               f"{100 * gflops / peak:>6.1f}% {100 * torch_gflops / peak:>9.1f}% "
               f"{floor:>9.2f} {network.compile_s:>10.1f}")
     for name in filter(None, args.per_layer.split(",")):
-        print_layers(args.strata, name, 20)
+        print_layers(args.strata, name, 20, thread_counts)
     return 0
 
 
