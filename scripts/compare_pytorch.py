@@ -21,10 +21,10 @@ bandwidth. Both run with the same seeded random weights (passed to `strata
 compile --weights`), and the script stops unless their outputs agree within
 the project's tolerance before it times them. With --per-layer, Strata's
 per-layer table (`strata bench --per-layer`) follows for the networks named:
-every layer's median time and share of the FMA peak on each thread count,
-and how much faster the last count runs it than the first (shares count the
-direct conv's work, also for a layer that the last column names as
-Winograd), under a header that also gives what the conv register tile
+every layer's median time, GFLOP/s and share of the FMA peak on each thread
+count, and how much faster the last count runs it than the first (GFLOP/s
+count the direct conv's work, also for a layer that the last column names
+as Winograd), under a header that also gives what the conv register tile
 reaches with its data in L1, the most a direct conv layer can reach.
 """
 import argparse
@@ -156,7 +156,8 @@ def print_layers(strata, name, runs, thread_counts):
                           for t, peak in zip(thread_counts, peaks))
     print(f"\n{name}, per layer (FMA peak {peak_text}; the conv register tile with its data "
           f"in L1, one thread: {tile:.1f}, {100 * tile / peaks[0]:.1f}% of it)")
-    columns = "".join(f" {f'ms {t}t':>8} {f'% peak {t}t':>10}" for t in thread_counts)
+    columns = "".join(f" {f'ms {t}t':>8} {f'GFLOP/s {t}t':>11} {f'% peak {t}t':>10}"
+                      for t in thread_counts)
     scaling = f" {f'{thread_counts[-1]}t/{thread_counts[0]}t':>8}" if len(benches) > 1 else ""
     print(f"{'layer':<32}{columns}{scaling}  algorithm")
     for rows in zip(*(bench["layers"] for bench in benches)):
@@ -165,9 +166,9 @@ def print_layers(strata, name, runs, thread_counts):
             ms = layer["median_ms"]
             gflops = 2 * layer["macs"] / (ms * 1e6) if ms > 0 else 0
             share = f"{100 * gflops / peak:.1f}%" if layer["macs"] and peak else ""
-            cells += f" {ms:>8.3f} {share:>10}"
-        first, last = rows[0]["median_ms"], rows[-1]["median_ms"]
+            cells += f" {ms:>8.3f} {gflops:>11.1f} {share:>10}"
         if len(rows) > 1:
+            first, last = rows[0]["median_ms"], rows[-1]["median_ms"]
             cells += f" {first / last:>7.2f}x" if last > 0 else f" {'':>8}"
         print(f"{rows[0]['layer']:<32}{cells}  {rows[0]['algorithm']}")
 
